@@ -1,0 +1,17 @@
+/**
+ * weft: Python's `multiprocessing` primitives for Node.js `worker_threads`, over
+ * `SharedArrayBuffer` and `Atomics`. This module only re-exports; each primitive has its file.
+ */
+export { Barrier, type BarrierOptions } from './barrier.js';
+export { Condition, type ConditionOptions } from './condition.js';
+export {
+  BrokenBarrierError, ClosedError, DeadlockError, NotHeldError, QueueEmptyError, QueueFullError,
+  SemaphoreOverflowError, TimeoutError, TooManyWaitersError, WeftError, WorkerCrashedError,
+} from './errors.js';
+export { Event, type EventOptions } from './event.js';
+export { type Placement, type SharedHandle } from './layout.js';
+export { Lock, type LockOptions } from './lock.js';
+export { type CommonOptions } from './primitive.js';
+export { revive } from './revive.js';
+export { RLock, type RLockOptions } from './rlock.js';
+export { BoundedSemaphore, Semaphore, type SemaphoreOptions } from './semaphore.js';

@@ -1,0 +1,275 @@
+/**
+ * `Lock` (and, through {@link OwnedLock}, the machinery `RLock` shares): a futex mutex whose word
+ * also names its owner.
+ *
+ * ## Algorithm
+ * Drepper's three-state futex mutex ("Futexes Are Tricky", mutex #2), as Rust std's futex mutex
+ * writes it, with the owner's thread id folded into the LOCKED states so that ownership checks
+ * cost nothing: the word is `0` when free, else `owner << 1 | CONTENDED`.
+ * - acquire: one CAS `0 → me`. On failure: spin while the owner runs and nobody sleeps (Rust
+ *   stops spinning once the word is CONTENDED), then set CONTENDED and sleep on the word. A thread
+ *   that has slept takes the lock as `me | CONTENDED`, since others may still be asleep.
+ * - release: one CAS `me → 0`; if it fails the word is `me | CONTENDED`: store 0 and wake one.
+ *   So `Atomics.notify` runs only when someone may be asleep (NOTES.md §2).
+ * The lock is not fair (a running thread may barge past a waking one), which is what makes
+ * contended hand-offs cheap; spinning keeps the wait short.
+ *
+ * ## Layout (Int32 slots; one 64-byte line)
+ * | slot | name     | written by                         | parked on | meaning                          |
+ * |------|----------|------------------------------------|-----------|----------------------------------|
+ * | 0    | TAG      | creator, once                      | no        | kind + layout version            |
+ * | 1    | STATE    | acquirers (CAS), owner (release)   | yes       | 0, or owner << 1 \| CONTENDED    |
+ * | 2    | SPINNERS | spinning threads                   | no        | threads spinning on STATE now    |
+ * | 3    | DEPTH    | the owner only, while it owns      | no        | RLock recursion depth            |
+ * Invariant: STATE names a thread iff that thread holds the lock; only the owner clears STATE.
+ */
+import { DeadlockError, NotHeldError, TimeoutError } from './errors.js';
+import {
+  checkTimeout, deadlineOf, runAsync, runSync, sleep, SpinPolicy, spinOnly, wake, CHANGED, TIMED_OUT, type Machine,
+} from './futex.js';
+import { THREAD_ID } from './host.js';
+import { label, LINE } from './layout.js';
+import { defineHandle, disposable, fromClone, openBlock, type CommonOptions } from './primitive.js';
+
+const STATE = 1;
+const SPINNERS = 2;
+const DEPTH = 3;
+/** Block size in Int32 slots. */
+export const LOCK_SLOTS = LINE;
+/** Slot indices, for diagnostics and tests. */
+export const LOCK_LAYOUT = { STATE, SPINNERS, DEPTH } as const;
+
+const CONTENDED = 1;
+/** This thread's LOCKED word. */
+const ME = THREAD_ID << 1;
+/** Deepest RLock recursion (DEPTH is an Int32). */
+const MAX_DEPTH = 2 ** 31 - 1;
+
+export type LockOptions = CommonOptions;
+
+/** Saved ownership of a lock, as `Condition.wait` releases and restores it. */
+export type SavedState = number;
+
+/** Internal access for `Condition` and `Barrier`: release every level, restore them, ask about ownership. */
+export let releaseAll: (lock: OwnedLock) => SavedState;
+/** Re-acquires for ever and restores the saved depth; waits even if this thread holds it (async tasks). */
+export let reacquire: (lock: OwnedLock, saved: SavedState) => Machine<void>;
+export let ownedByMe: (lock: OwnedLock) => boolean;
+/** Acquires a `Lock` for ever as a machine; its holder re-acquiring throws `DeadlockError`. */
+export let acquireExclusive: (lock: OwnedLock) => Machine<void>;
+
+/**
+ * What `Lock` and `RLock` share. Not exported from the package: use `Lock` or `RLock`.
+ */
+export abstract class OwnedLock {
+  declare readonly $weft: 'Lock' | 'RLock';
+  declare readonly buffer: SharedArrayBuffer;
+  declare readonly byteOffset: number;
+  declare readonly name: string | undefined;
+  readonly #i32: Int32Array;
+  readonly #spin: SpinPolicy;
+  readonly #reentrant: boolean;
+
+  protected constructor(kind: 'Lock' | 'RLock', options: LockOptions | undefined) {
+    const b = openBlock(kind, LOCK_SLOTS, options);
+    defineHandle(this, kind, b);
+    this.#i32 = b.i32;
+    this.#spin = new SpinPolicy(b.i32, SPINNERS);
+    this.#reentrant = kind === 'RLock';
+  }
+
+  /**
+   * Acquires the lock, waiting up to `timeout` ms (omitted: for ever; 0: try once).
+   * Returns true once held, false on timeout. A `Lock` re-acquired by its holder throws
+   * `DeadlockError` (unless `timeout` is 0, which returns false); an `RLock` counts a level.
+   */
+  acquire(timeout?: number): boolean {
+    checkTimeout(timeout, this, 'acquire');
+    if (Atomics.compareExchange(this.#i32, STATE, 0, ME) === 0) {
+      if (this.#reentrant) this.#i32[DEPTH] = 1;
+      return true;
+    }
+    return this.#acquireSlow(timeout, true);
+  }
+
+  /**
+   * Acquires without blocking the event loop; resolves true once held, false on timeout.
+   * The holding thread may wait here for another task of its own event loop to release a `Lock`
+   * (that is no deadlock); an `RLock` held by this thread counts a level at once.
+   */
+  acquireAsync(timeout?: number): Promise<boolean> {
+    try {
+      checkTimeout(timeout, this, 'acquireAsync');
+      if (Atomics.compareExchange(this.#i32, STATE, 0, ME) === 0) {
+        if (this.#reentrant) this.#i32[DEPTH] = 1;
+        return Promise.resolve(true);
+      }
+      if (this.#reentrant && this.#ownsWord(Atomics.load(this.#i32, STATE))) return Promise.resolve(this.#enterAgain());
+      if (timeout === 0) return Promise.resolve(false);
+      return runAsync(this.#acquireMachine(deadlineOf(timeout, this, 'acquireAsync'), false));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Acquires if free (or, for an `RLock`, already held by this thread); never waits. */
+  tryAcquire(): boolean {
+    return this.acquire(0);
+  }
+
+  /**
+   * Releases the lock (one level of an `RLock`). Throws `NotHeldError`, changing nothing, if this
+   * thread does not hold it.
+   */
+  release(): void {
+    const i32 = this.#i32;
+    if (this.#reentrant) {
+      if (!this.#ownsWord(Atomics.load(i32, STATE))) throw this.#notHeld();
+      const depth = i32[DEPTH]! - 1;
+      i32[DEPTH] = depth;
+      if (depth > 0) return;
+    }
+    // Ordering: the CAS (or exchange) publishes every write of the critical section.
+    const w = Atomics.compareExchange(i32, STATE, ME, 0);
+    if (w === ME) return;
+    if (w !== (ME | CONTENDED)) throw this.#notHeld(); // (an RLock's owner never gets here)
+    // Only the owner clears STATE, and CONTENDED is already set: a plain store suffices.
+    Atomics.store(i32, STATE, 0);
+    wake(i32, STATE, 1);
+  }
+
+  /** True while some thread holds the lock. */
+  get locked(): boolean {
+    return Atomics.load(this.#i32, STATE) !== 0;
+  }
+
+  /**
+   * Acquires (as `acquire(timeout)`) and returns a `Disposable` that releases, for
+   * `using _ = lock.hold()`. Throws `TimeoutError` if not acquired in time.
+   */
+  hold(timeout?: number): Disposable & { release(): void } {
+    if (!this.acquire(timeout)) throw new TimeoutError(`${this}: hold(${timeout}) timed out`);
+    return disposable(() => this.release());
+  }
+
+  /** As `hold`, without blocking the event loop. */
+  async holdAsync(timeout?: number): Promise<Disposable & { release(): void }> {
+    if (!(await this.acquireAsync(timeout))) throw new TimeoutError(`${this}: holdAsync(${timeout}) timed out`);
+    return disposable(() => this.release());
+  }
+
+  toString(): string {
+    return label(this.$weft, this.name);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #ownsWord(w: number): boolean {
+    return w >> 1 === THREAD_ID;
+  }
+
+  #enterAgain(): boolean {
+    const depth = this.#i32[DEPTH]!;
+    if (depth >= MAX_DEPTH) throw new RangeError(`${this}: acquired ${depth} times over by one thread`);
+    this.#i32[DEPTH] = depth + 1;
+    return true;
+  }
+
+  #notHeld(): NotHeldError {
+    const w = Atomics.load(this.#i32, STATE);
+    const by = w === 0 ? 'it is not held' : `it is held by thread ${w >> 1}`;
+    return new NotHeldError(`${this}: release() by a thread that does not hold it (thread ${THREAD_ID}; ${by})`);
+  }
+
+  #selfDeadlock(): DeadlockError {
+    return new DeadlockError(`${this}: acquire() by thread ${THREAD_ID}, which already holds it, would wait for ever`);
+  }
+
+  #acquireSlow(timeout: number | undefined, blocking: boolean): boolean {
+    const w = Atomics.load(this.#i32, STATE);
+    if (this.#ownsWord(w)) {
+      if (this.#reentrant) return this.#enterAgain();
+      if (timeout === 0) return false;
+      throw this.#selfDeadlock();
+    }
+    if (timeout === 0) {
+      if (w === 0 && Atomics.compareExchange(this.#i32, STATE, 0, ME) === 0) return this.#entered();
+      return false;
+    }
+    return runSync(this.#acquireMachine(deadlineOf(timeout, this, 'acquire'), blocking));
+  }
+
+  #entered(): boolean {
+    if (this.#reentrant) this.#i32[DEPTH] = 1;
+    return true;
+  }
+
+  /** The contended path, shared by blocking and async acquires. */
+  *#acquireMachine(deadline: number, spin: boolean): Machine<boolean> {
+    const i32 = this.#i32;
+    let slept = false;
+    for (;;) {
+      let w = Atomics.load(i32, STATE);
+      if (w === 0) {
+        // After sleeping, others may be asleep too: keep CONTENDED so our release wakes one.
+        if (Atomics.compareExchange(i32, STATE, 0, slept ? ME | CONTENDED : ME) === 0) return this.#entered();
+        continue;
+      }
+      if (spin && (w & CONTENDED) === 0) {
+        // Spin once while the owner runs and nobody sleeps; then announce ourselves.
+        spin = false;
+        if ((yield spinOnly(i32, STATE, w, this.#spin)) === CHANGED) continue;
+      }
+      if ((w & CONTENDED) === 0) {
+        if (Atomics.compareExchange(i32, STATE, w, w | CONTENDED) !== w) continue;
+        w |= CONTENDED;
+      }
+      const outcome = yield sleep(i32, STATE, w, deadline, this.#spin);
+      slept = true;
+      if (outcome === TIMED_OUT) {
+        // A last look: the lock may have come free exactly at the deadline.
+        return Atomics.compareExchange(i32, STATE, 0, ME | CONTENDED) === 0 ? this.#entered() : false;
+      }
+    }
+  }
+
+  static {
+    releaseAll = (lock) => {
+      const i32 = lock.#i32;
+      if (!lock.#ownsWord(Atomics.load(i32, STATE))) throw lock.#notHeld();
+      const depth = lock.#reentrant ? i32[DEPTH]! : 1;
+      if (lock.#reentrant) i32[DEPTH] = 1;
+      lock.release();
+      return depth;
+    };
+    reacquire = function* (lock, saved) {
+      const i32 = lock.#i32;
+      if (Atomics.compareExchange(i32, STATE, 0, ME) !== 0) {
+        yield* lock.#acquireMachine(Infinity, true);
+      }
+      if (lock.#reentrant) i32[DEPTH] = saved;
+    };
+    ownedByMe = (lock) => lock.#ownsWord(Atomics.load(lock.#i32, STATE));
+    acquireExclusive = function* (lock) {
+      if (Atomics.compareExchange(lock.#i32, STATE, 0, ME) === 0) return;
+      if (lock.#ownsWord(Atomics.load(lock.#i32, STATE))) throw lock.#selfDeadlock();
+      yield* lock.#acquireMachine(Infinity, true);
+    };
+  }
+}
+
+/**
+ * A mutual-exclusion lock (Python's `threading.Lock` / `multiprocessing.Lock`) over shared
+ * memory. Owned by the thread that acquired it: only that thread may release it, and its own
+ * blocking re-`acquire()` throws `DeadlockError` instead of hanging.
+ */
+export class Lock extends OwnedLock {
+  declare readonly $weft: 'Lock';
+  constructor(options?: LockOptions) {
+    super('Lock', options);
+  }
+  /** Restores a `Lock` from its structured clone (or returns the instance given). */
+  static from(value: unknown): Lock {
+    return fromClone(Lock, 'Lock', LOCK_SLOTS, value);
+  }
+}
