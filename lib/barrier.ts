@@ -12,7 +12,7 @@
  * The last thread to arrive runs `action` (its own instance's) under the lock, before anyone is
  * released; if it throws, the barrier breaks and that thread re-throws the action's error.
  *
- * ## Layout (Int32 slots; two 64-byte lines)
+ * ## Layout (Int32 slots; two 64-byte lines when the Barrier has a buffer of its own)
  * | slot   | name     | written by                 | parked on | meaning                                |
  * |--------|----------|----------------------------|-----------|----------------------------------------|
  * | 0      | TAG      | creator, once              | no        | kind + layout version                  |
@@ -23,7 +23,7 @@
  * | 5      | SLEEPERS | waiting threads            | no        | threads asleep (or about to be) on EPOCH |
  * | 6      | SPINNERS | spinning threads           | no        | threads spinning on EPOCH now          |
  * | 8–9    | TIMEOUT  | creator, once              | no        | default timeout, Float64 ms (Infinity: none) |
- * | 16–31  | LOCK     | see lock.ts                | yes       | the internal Lock's own block          |
+ * | 16–19  | LOCK     | see lock.ts                | yes       | the internal Lock's own block          |
  */
 import { BrokenBarrierError } from './errors.js';
 import { checkTimeout, deadlineOf, runAsync, runSync, spinThenSleep, SpinPolicy, wake, TIMED_OUT, type Machine } from './futex.js';

@@ -80,7 +80,8 @@ export function allocate(kind: KindName, slots: number, where: Placement | undef
   let buffer = where?.buffer;
   let byteOffset = where?.byteOffset ?? 0;
   if (buffer === undefined) {
-    buffer = new SharedArrayBuffer(bytes);
+    // A buffer of its own is padded to whole cache lines, so no other block shares its last line.
+    buffer = new SharedArrayBuffer(Math.ceil(bytes / (LINE * 4)) * LINE * 4);
     byteOffset = 0;
   } else {
     if (!(buffer instanceof SharedArrayBuffer)) {

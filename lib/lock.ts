@@ -14,7 +14,7 @@
  * The lock is not fair (a running thread may barge past a waking one), which is what makes
  * contended hand-offs cheap; spinning keeps the wait short.
  *
- * ## Layout (Int32 slots; one 64-byte line)
+ * ## Layout (Int32 slots; a Lock of its own gets a whole 64-byte line, an embedded one 4 slots)
  * | slot | name     | written by                         | parked on | meaning                          |
  * |------|----------|------------------------------------|-----------|----------------------------------|
  * | 0    | TAG      | creator, once                      | no        | kind + layout version            |
@@ -28,14 +28,14 @@ import {
   checkTimeout, deadlineOf, runAsync, runSync, sleep, SpinPolicy, spinOnly, wake, CHANGED, TIMED_OUT, type Machine,
 } from './futex.js';
 import { THREAD_ID } from './host.js';
-import { label, LINE } from './layout.js';
+import { label } from './layout.js';
 import { defineHandle, disposable, fromClone, openBlock, type CommonOptions } from './primitive.js';
 
 const STATE = 1;
 const SPINNERS = 2;
 const DEPTH = 3;
-/** Block size in Int32 slots. */
-export const LOCK_SLOTS = LINE;
+/** Block size in Int32 slots (other blocks may embed a Lock; one of its own is padded to a line). */
+export const LOCK_SLOTS = 4;
 /** Slot indices, for diagnostics and tests. */
 export const LOCK_LAYOUT = { STATE, SPINNERS, DEPTH } as const;
 
