@@ -57,3 +57,5 @@ export class NotHeldError extends subclass('NotHeldError', 'ERR_NOT_HELD') {}
 export class SemaphoreOverflowError extends subclass('SemaphoreOverflowError', 'ERR_SEMAPHORE_OVERFLOW') {}
 /** More threads wait on a `Condition` at once than it has waiter slots (see its `maxWaiters` option). */
 export class TooManyWaitersError extends subclass('TooManyWaitersError', 'ERR_TOO_MANY_WAITERS') {}
+/** `JoinableQueue.taskDone()` called more times than items were put (Python's `ValueError`). */
+export class TaskDoneError extends subclass('TaskDoneError', 'ERR_TASK_DONE') {}

@@ -10,12 +10,11 @@
 import { Barrier } from './barrier.js';
 import { Condition } from './condition.js';
 import { Event } from './event.js';
-import { type KindName } from './layout.js';
 import { Lock } from './lock.js';
 import { RLock } from './rlock.js';
 import { BoundedSemaphore, Semaphore } from './semaphore.js';
 
-const classes: Record<KindName, { from(value: unknown): unknown }> = {
+const classes: Record<string, { from(value: unknown): unknown }> = {
   Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier,
 };
 
@@ -35,8 +34,8 @@ export function revive<T>(value: T): T {
     if (v === null || typeof v !== 'object') return v;
     if (seen.has(v)) return seen.get(v);
     if (isClone(v)) {
-      const kind = (v as { $weft: KindName }).$weft;
-      const restored = classes[kind].from(v);
+      const kind = (v as { $weft: string }).$weft;
+      const restored = classes[kind]!.from(v);
       seen.set(v, restored);
       return restored;
     }
