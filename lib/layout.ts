@@ -51,7 +51,7 @@ export function describeTag(tag: number): string {
   const id = (tag >>> 8) & 0xff;
   const version = tag & 0xff;
   const name = (Object.keys(KINDS) as KindName[]).find((k) => KINDS[k].id === id);
-  return name ? `a ${name} block of layout version ${version}` : `a weft block of unknown kind ${id}`;
+  return name ? `${article(name)} block of layout version ${version}` : `a weft block of unknown kind ${id}`;
 }
 
 /** Where a block lives: a caller may place primitives inside a buffer of their own. */
@@ -116,11 +116,11 @@ export function attach(kind: KindName, slots: number, value: unknown, label: str
   i32: Int32Array;
 } {
   if (value === null || typeof value !== 'object') {
-    throw new TypeError(`${label}: expected a ${kind} (or its structured clone), got ${describe(value)}`);
+    throw new TypeError(`${label}: expected ${article(kind)} (or its structured clone), got ${describe(value)}`);
   }
   const h = value as Partial<SharedHandle>;
   if (h.$weft !== kind) {
-    throw new TypeError(`${label}: expected a ${kind} (or its structured clone), got ${typeof h.$weft === 'string' ? `a ${h.$weft}` : describe(value)}`);
+    throw new TypeError(`${label}: expected ${article(kind)} (or its structured clone), got ${typeof h.$weft === 'string' ? article(h.$weft) : describe(value)}`);
   }
   const { buffer, byteOffset } = h;
   if (!(buffer instanceof SharedArrayBuffer) || typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) ||
@@ -130,7 +130,7 @@ export function attach(kind: KindName, slots: number, value: unknown, label: str
   const i32 = new Int32Array(buffer, byteOffset, slots);
   const tag = Atomics.load(i32, TAG);
   if (tag !== tagOf(kind)) {
-    throw new TypeError(`${label}: expected a ${kind} block of layout version ${KINDS[kind].version}, found ${describeTag(tag)}`);
+    throw new TypeError(`${label}: expected ${article(kind)} block of layout version ${KINDS[kind].version}, found ${describeTag(tag)}`);
   }
   const name = typeof h.name === 'string' ? h.name : undefined;
   return { buffer, byteOffset, name, i32 };
@@ -145,7 +145,12 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'symbol') return value.toString();
   const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
-  return ctor ? `a ${ctor}` : 'an object';
+  return ctor ? article(ctor) : 'an object';
+}
+
+/** `a Lock`, `an Event`. */
+export function article(noun: string): string {
+  return `${/^[AEIOU]/.test(noun) ? 'an' : 'a'} ${noun}`;
 }
 
 /** `Lock 'jobs'`, or `Lock` when unnamed. */

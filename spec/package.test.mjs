@@ -90,7 +90,7 @@ describe('revive and from', () => {
 
   test('from() refuses other kinds, foreign buffers and junk with a TypeError that says what it got', () => {
     const lock = structuredClone(new esm.Lock());
-    assert.throws(() => esm.Event.from(lock), /Event\.from\(\): expected a Event .*got a Lock/);
+    assert.throws(() => esm.Event.from(lock), /Event\.from\(\): expected an Event .*got a Lock/);
     assert.throws(() => esm.Lock.from({ $weft: 'Lock', buffer: new SharedArrayBuffer(64), byteOffset: 0 }), /found no weft block/);
     const forged = structuredClone(new esm.Semaphore());
     forged.$weft = 'Lock';
