@@ -6,12 +6,14 @@ export { Barrier, type BarrierOptions } from './barrier.js';
 export { Condition, type ConditionOptions } from './condition.js';
 export {
   BrokenBarrierError, ClosedError, DeadlockError, NotHeldError, QueueEmptyError, QueueFullError,
-  SemaphoreOverflowError, TimeoutError, TooManyWaitersError, WeftError, WorkerCrashedError,
+  SemaphoreOverflowError, TaskDoneError, TimeoutError, TooManyWaitersError, WeftError, WorkerCrashedError,
 } from './errors.js';
 export { Event, type EventOptions } from './event.js';
 export { type Placement, type SharedHandle } from './layout.js';
 export { Lock, type LockOptions } from './lock.js';
+export { Connection, Pipe, type PipeOptions } from './pipe.js';
 export { type CommonOptions } from './primitive.js';
+export { JoinableQueue, Queue, type QueueOptions } from './queue.js';
 export { revive } from './revive.js';
 export { RLock, type RLockOptions } from './rlock.js';
 export { BoundedSemaphore, Semaphore, type SemaphoreOptions } from './semaphore.js';

@@ -11,11 +11,13 @@ import { Barrier } from './barrier.js';
 import { Condition } from './condition.js';
 import { Event } from './event.js';
 import { Lock } from './lock.js';
+import { Connection, Pipe } from './pipe.js';
+import { JoinableQueue, Queue } from './queue.js';
 import { RLock } from './rlock.js';
 import { BoundedSemaphore, Semaphore } from './semaphore.js';
 
 const classes: Record<string, { from(value: unknown): unknown }> = {
-  Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier,
+  Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Queue, JoinableQueue, Pipe, Connection,
 };
 
 function isClone(value: object): boolean {

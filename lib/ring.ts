@@ -1,0 +1,477 @@
+/**
+ * The byte ring under `Queue`, `JoinableQueue` and `Pipe`: a bounded multi-producer,
+ * multi-consumer queue of variable-size records in shared memory. Internal; not exported.
+ *
+ * ## Algorithm
+ * A two-lock queue (Michael & Scott's two-lock variant): producers serialize on a producer lock,
+ * consumers on a consumer lock, so a producer and a consumer never contend with each other and
+ * each side is a single-producer/single-consumer ring while it holds its lock. Positions are byte
+ * counters that only grow (wrapping at 2^32) and are masked by the power-of-two capacity
+ * (NOTES.md §7). A record is `[u32 header][payload][pad to 4]`; it may straddle the end of the
+ * ring (the payload is then written and read in two pieces), so any record up to the capacity fits.
+ * - put: under the producer lock, check space (and `maxsize`), copy the record in, then publish
+ *   it with one store to TAIL. A record is therefore visible whole or not at all: a producer that
+ *   dies mid-copy has published nothing.
+ * - get: under the consumer lock, read the record at HEAD, hand its bytes to the caller (decoded
+ *   in place when contiguous), then publish the space with one store to HEAD.
+ * - Waiting. Consumers wait for data on DATA_SEQ and producers for space on SPACE_SEQ, counters
+ *   bumped only when the other side counted itself as waiting (NOTES.md §2, §3). A waiter counts
+ *   itself, reads the counter, re-checks the ring, then sleeps on the counter, so a bump between
+ *   its check and its sleep is never lost. Before counting itself a blocking waiter spins on
+ *   TAIL/HEAD, which costs the other side nothing.
+ * - close: under the producer lock set CLOSED, then bump both counters and wake everyone. Because
+ *   puts check CLOSED under the same lock, every put either published before the close or throws;
+ *   a consumer that finds the ring empty and CLOSED re-reads TAIL before it reports the end.
+ *
+ * ## Layout (Int32 slots, relative to the ring's base; three 64-byte lines, then the data)
+ * Each side's hot words share a line with its lock and nothing the other side writes often; each
+ * side keeps a cached copy of the other side's position and re-reads the real one only when the
+ * copy says the ring is full (or empty), so an uncontended put or get touches one foreign line
+ * rarely (Rigtorp's SPSC queue does the same).
+ * | slot  | name               | written by                  | parked on | meaning                             |
+ * |-------|--------------------|-----------------------------|-----------|-------------------------------------|
+ * | 0     | CAPACITY           | creator, once               | no        | data bytes, a power of two          |
+ * | 1     | CLOSED             | close                       | no        | bit 0: no more puts; bit 1: reader gone |
+ * | 2     | MAXSIZE            | creator, once               | no        | most records at once; 0: no limit   |
+ * | 3     | PRODUCERS_WAITING  | producers                   | no        | producers asleep (or about to be)   |
+ * | 4     | CONSUMERS_WAITING  | consumers                   | no        | consumers asleep (or about to be)   |
+ * | 5     | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
+ * | 6     | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
+ * | 16–19 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
+ * | 20    | TAIL               | producers, under their lock | no        | bytes ever published                |
+ * | 21    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
+ * | 22    | DATA_SEQ           | producers                   | yes       | bumped when data arrives for sleepers |
+ * | 23    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
+ * | 24    | SEEN_GET_COUNT     | producers, under their lock | no        | cached GET_COUNT (for maxsize)      |
+ * | 32–35 | CONSUMER_LOCK      | consumers (see lock.ts)     | yes       | serializes consumers                |
+ * | 36    | HEAD               | consumers, under their lock | no        | bytes ever consumed                 |
+ * | 37    | GET_COUNT          | consumers, under their lock | no        | records ever consumed               |
+ * | 38    | SPACE_SEQ          | consumers                   | yes       | bumped when space frees for sleepers |
+ * | 39    | SEEN_TAIL          | consumers, under their lock | no        | cached TAIL                         |
+ * Invariants: 0 <= TAIL - HEAD <= CAPACITY (as unsigned 32-bit differences); every record
+ * between HEAD and TAIL is complete.
+ */
+import { ClosedError } from './errors.js';
+import { runSync, sleep, SpinPolicy, spinOnly, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
+import { LINE } from './layout.js';
+import { acquireExclusive, Lock, LOCK_SLOTS } from './lock.js';
+
+const CAPACITY = 0;
+const CLOSED = 1;
+const MAXSIZE = 2;
+const PRODUCERS_WAITING = 3;
+const CONSUMERS_WAITING = 4;
+const PRODUCER_SPINNERS = 5;
+const CONSUMER_SPINNERS = 6;
+const PRODUCER_LOCK = LINE;
+const TAIL = LINE + LOCK_SLOTS;
+const PUT_COUNT = TAIL + 1;
+const DATA_SEQ = TAIL + 2;
+const SEEN_HEAD = TAIL + 3;
+const SEEN_GET_COUNT = TAIL + 4;
+const CONSUMER_LOCK = 2 * LINE;
+const HEAD = 2 * LINE + LOCK_SLOTS;
+const GET_COUNT = HEAD + 1;
+const SPACE_SEQ = HEAD + 2;
+const SEEN_TAIL = HEAD + 3;
+/** Header size in Int32 slots; the data follows. */
+export const RING_HEADER_SLOTS = 3 * LINE;
+/** Slot indices, for diagnostics and tests. */
+export const RING_LAYOUT = {
+  CAPACITY, CLOSED, MAXSIZE, PRODUCERS_WAITING, CONSUMERS_WAITING, PRODUCER_LOCK, TAIL, PUT_COUNT,
+  DATA_SEQ, CONSUMER_LOCK, HEAD, GET_COUNT, SPACE_SEQ,
+} as const;
+
+/** CLOSED bits. */
+export const CLOSED_WRITE = 1;
+export const CLOSED_READ = 2;
+
+/** Record header: payload length in the low 29 bits, flags above. */
+export const FLAG_MORE = 1 << 31; // more pieces of the same message follow
+export const FLAG_RAW = 1 << 30; // raw bytes (sendBytes), not an encoded value
+export const FLAG_FIRST = 1 << 29; // first piece: the payload starts with the message's total length
+export const LENGTH_MASK = (1 << 29) - 1;
+const HEADER_BYTES = 4;
+
+export const MIN_CAPACITY = 64;
+export const MAX_CAPACITY = 1 << 30;
+
+/** Bytes one record of `payload` bytes takes in the ring. */
+export function recordBytes(payload: number): number {
+  return HEADER_BYTES + ((payload + 3) & ~3);
+}
+
+/** Rounds a requested capacity up to a power of two within bounds. */
+export function ringCapacity(requested: number): number {
+  let c = MIN_CAPACITY;
+  while (c < requested) c *= 2;
+  return c;
+}
+
+/** Total bytes of a ring of `capacity` data bytes, header included. */
+export function ringBytes(capacity: number): number {
+  return RING_HEADER_SLOTS * 4 + capacity;
+}
+
+/** Result of a get attempt that found nothing. */
+export const EMPTY: unique symbol = Symbol('empty');
+
+/** A record handed to a consumer: its flags and its bytes (valid only during the callback). */
+export type Reader<T> = (header: number, bytes: Uint8Array) => T;
+
+/**
+ * One ring inside a shared block. Each thread's Queue/Connection instance owns one `Ring` view.
+ */
+export class Ring {
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly capacity: number;
+  readonly #mask: number;
+  readonly #u32: Uint32Array;
+  readonly #producerLock: Lock;
+  readonly #consumerLock: Lock;
+  readonly #producerSpin: SpinPolicy;
+  readonly #consumerSpin: SpinPolicy;
+  /** Scratch for records that straddle the end of the ring. */
+  #scratch = new Uint8Array(256);
+  readonly #label: string;
+
+  /** Attaches to (or, when `init`, initialises) the ring whose header starts at `byteOffset`. */
+  constructor(buffer: SharedArrayBuffer, byteOffset: number, capacity: number, maxsize: number, init: boolean, label: string) {
+    this.#label = label;
+    this.i32 = new Int32Array(buffer, byteOffset, RING_HEADER_SLOTS);
+    if (init) {
+      this.i32[CAPACITY] = capacity;
+      this.i32[MAXSIZE] = maxsize;
+    } else {
+      capacity = this.i32[CAPACITY]!;
+    }
+    this.capacity = capacity;
+    this.#mask = capacity - 1;
+    const dataAt = byteOffset + RING_HEADER_SLOTS * 4;
+    this.u8 = new Uint8Array(buffer, dataAt, capacity);
+    this.#u32 = new Uint32Array(buffer, dataAt, capacity >> 2);
+    const lockAt = (slot: number) => ({ $weft: 'Lock', buffer, byteOffset: byteOffset + slot * 4, name: label });
+    this.#producerLock = init ? new Lock({ buffer, byteOffset: byteOffset + PRODUCER_LOCK * 4, name: label }) : Lock.from(lockAt(PRODUCER_LOCK));
+    this.#consumerLock = init ? new Lock({ buffer, byteOffset: byteOffset + CONSUMER_LOCK * 4, name: label }) : Lock.from(lockAt(CONSUMER_LOCK));
+    this.#producerSpin = new SpinPolicy(this.i32, PRODUCER_SPINNERS);
+    this.#consumerSpin = new SpinPolicy(this.i32, CONSUMER_SPINNERS);
+  }
+
+  get maxsize(): number {
+    return this.i32[MAXSIZE]!;
+  }
+
+  /** Records in the ring now (exact when no put or get is under way). */
+  get size(): number {
+    return (Atomics.load(this.i32, PUT_COUNT) - Atomics.load(this.i32, GET_COUNT)) | 0;
+  }
+
+  /** Bytes in use now. */
+  get used(): number {
+    return (Atomics.load(this.i32, TAIL) - Atomics.load(this.i32, HEAD)) >>> 0;
+  }
+
+  closedBits(): number {
+    return Atomics.load(this.i32, CLOSED);
+  }
+
+  /** True when a record is waiting (or, with `orClosed`, when the writer closed). */
+  readable(orClosed: boolean): boolean {
+    if (Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD)) return true;
+    return orClosed && (Atomics.load(this.i32, CLOSED) & CLOSED_WRITE) !== 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Producing
+
+  /**
+   * One put without waiting, for the fast path: false if the ring is full or another producer
+   * holds the lock (the caller then runs {@link put}). `prefix` >= 0 is written as a u32 before
+   * the payload (a message's total length).
+   */
+  tryPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean): boolean {
+    if (!this.#producerLock.tryAcquire()) return false;
+    let placed: boolean;
+    try {
+      placed = this.#attemptPut(payload, flags, prefix, readerMatters);
+    } finally {
+      this.#producerLock.release();
+    }
+    if (placed) this.#dataArrived();
+    return placed;
+  }
+
+  /**
+   * Puts one record, waiting for space until `deadline`; returns false on timeout. Throws
+   * `ClosedError` once closed for writing (or, with `readerMatters`, once the reader is gone).
+   * With `holdLock` the caller already holds the producer lock (a message streamed in pieces).
+   */
+  *put(payload: Uint8Array, flags: number, prefix: number, deadline: number, spin: boolean, readerMatters: boolean, holdLock = false): Machine<boolean> {
+    const i32 = this.i32;
+    const closedBits = readerMatters ? CLOSED_WRITE | CLOSED_READ : CLOSED_WRITE;
+    for (;;) {
+      if (!holdLock) yield* acquireExclusive(this.#producerLock);
+      let placed: boolean;
+      try {
+        placed = this.#attemptPut(payload, flags, prefix, readerMatters);
+      } finally {
+        if (!holdLock) this.#producerLock.release();
+      }
+      if (placed) {
+        this.#dataArrived();
+        return true;
+      }
+      // Full: wait for a consumer to free space.
+      const head = Atomics.load(i32, HEAD);
+      if (spin) {
+        spin = false;
+        if ((yield spinOnly(i32, HEAD, head, this.#producerSpin)) === CHANGED) continue;
+      }
+      Atomics.add(i32, PRODUCERS_WAITING, 1);
+      let outcome;
+      try {
+        const seq = Atomics.load(i32, SPACE_SEQ);
+        if (Atomics.load(i32, HEAD) !== head || (Atomics.load(i32, CLOSED) & closedBits) !== 0) continue;
+        outcome = yield sleep(i32, SPACE_SEQ, seq, deadline, this.#producerSpin);
+      } finally {
+        Atomics.sub(i32, PRODUCERS_WAITING, 1);
+      }
+      if (outcome === TIMED_OUT && Atomics.load(i32, HEAD) === head) return false;
+    }
+  }
+
+  /** With the producer lock held: places the record if it fits; false if the ring is full. */
+  #attemptPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean): boolean {
+    const i32 = this.i32;
+    this.#checkWritable(readerMatters);
+    const length = payload.length + (prefix >= 0 ? 4 : 0);
+    const need = recordBytes(length);
+    const tail = i32[TAIL]!; // only producers write TAIL, and we hold their lock
+    // Space, from the cached HEAD first; the real one only when the cache says full.
+    if (this.capacity - ((tail - i32[SEEN_HEAD]!) >>> 0) < need) {
+      i32[SEEN_HEAD] = Atomics.load(i32, HEAD);
+      if (this.capacity - ((tail - i32[SEEN_HEAD]!) >>> 0) < need) return false;
+    }
+    const limit = i32[MAXSIZE]!;
+    if (limit !== 0 && ((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
+      i32[SEEN_GET_COUNT] = Atomics.load(i32, GET_COUNT);
+      if (((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) return false;
+    }
+    const at = tail & this.#mask;
+    this.#u32[at >> 2] = (length | flags) >>> 0;
+    let from = (at + HEADER_BYTES) & this.#mask;
+    if (prefix >= 0) {
+      this.#u32[from >> 2] = prefix;
+      from = (from + 4) & this.#mask;
+    }
+    const n = payload.length;
+    const first = this.capacity - from;
+    if (n <= first) {
+      this.u8.set(payload, from);
+    } else {
+      this.u8.set(payload.subarray(0, first), from);
+      this.u8.set(payload.subarray(first), 0);
+    }
+    Atomics.store(i32, PUT_COUNT, (i32[PUT_COUNT]! + 1) | 0);
+    // Ordering: the record's bytes and PUT_COUNT are written before TAIL publishes them.
+    Atomics.store(i32, TAIL, (tail + need) | 0);
+    return true;
+  }
+
+  /** After a put: wake one sleeping consumer, if any may be asleep. */
+  #dataArrived(): void {
+    const i32 = this.i32;
+    if (Atomics.load(i32, CONSUMERS_WAITING) > 0) {
+      Atomics.add(i32, DATA_SEQ, 1);
+      wake(i32, DATA_SEQ, 1);
+    }
+  }
+
+  /** Holds the producer lock for a multi-record message (blocking or async). */
+  *lockProducer(): Machine<void> {
+    yield* acquireExclusive(this.#producerLock);
+  }
+
+  unlockProducer(): void {
+    this.#producerLock.release();
+  }
+
+  #checkWritable(readerMatters: boolean): void {
+    const c = Atomics.load(this.i32, CLOSED);
+    if (c & CLOSED_WRITE) throw new ClosedError(`${this.#label}: closed for writing`);
+    if (readerMatters && (c & CLOSED_READ)) throw new ClosedError(`${this.#label}: the reading end is closed`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Consuming
+
+  /**
+   * One get without waiting, for the fast path: EMPTY if nothing is there or another consumer
+   * holds the lock (the caller then runs {@link get}).
+   */
+  tryGet<T>(read: Reader<T>): T | typeof EMPTY {
+    if (!this.#consumerLock.tryAcquire()) return EMPTY;
+    let value: T | typeof EMPTY;
+    try {
+      value = this.#attemptGet(read);
+    } finally {
+      this.#consumerLock.release();
+    }
+    if (value !== EMPTY) this.#spaceFreed();
+    return value;
+  }
+
+  /**
+   * Takes one record, waiting until `deadline`, and returns `read(header, bytes)` (the bytes are
+   * valid only during the call, which runs under the consumer lock). Returns EMPTY on timeout;
+   * throws `ClosedError` when the writer closed and the ring is drained. With `holdLock` the
+   * caller already holds the consumer lock (a message read in pieces).
+   */
+  *get<T>(read: Reader<T>, deadline: number, spin: boolean, holdLock = false): Machine<T | typeof EMPTY> {
+    let lastTry = false;
+    for (;;) {
+      if (!holdLock) yield* acquireExclusive(this.#consumerLock);
+      let value: T | typeof EMPTY;
+      try {
+        value = this.#attemptGet(read);
+      } finally {
+        if (!holdLock) this.#consumerLock.release();
+      }
+      if (value !== EMPTY) {
+        this.#spaceFreed();
+        return value;
+      }
+      if (this.#drained()) throw new ClosedError(`${this.#label}: closed and drained`);
+      if (lastTry) return EMPTY;
+      // On timeout, look once more: a put may have landed as we woke (its wake-up spent on us).
+      if ((yield* this.#awaitData(deadline, spin)) === TIMED_OUT) lastTry = true;
+      spin = false;
+    }
+  }
+
+  /**
+   * Waits until a record is there or the writer closed (`poll`); false on timeout. Takes nothing.
+   */
+  *waitReadable(deadline: number, spin: boolean): Machine<boolean> {
+    for (;;) {
+      if (this.readable(true)) return true;
+      if ((yield* this.#awaitData(deadline, spin)) === TIMED_OUT) return this.readable(true);
+      spin = false;
+    }
+  }
+
+  /** True when the writer closed and every record was taken. */
+  #drained(): boolean {
+    const i32 = this.i32;
+    if ((Atomics.load(i32, CLOSED) & CLOSED_WRITE) === 0) return false;
+    // CLOSED was set after the last put published: read TAIL after it before calling it the end.
+    return Atomics.load(i32, TAIL) === Atomics.load(i32, HEAD);
+  }
+
+  /**
+   * One wait for data: spin on TAIL (if asked), else count ourselves as waiting, re-check, and
+   * sleep on DATA_SEQ. Returns CHANGED when there is something to look at, else the sleep's outcome.
+   */
+  *#awaitData(deadline: number, spin: boolean): Machine<Outcome> {
+    const i32 = this.i32;
+    const tail = Atomics.load(i32, TAIL);
+    if (tail !== Atomics.load(i32, HEAD) || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
+    if (spin && (yield spinOnly(i32, TAIL, tail, this.#consumerSpin)) === CHANGED) return CHANGED;
+    Atomics.add(i32, CONSUMERS_WAITING, 1);
+    try {
+      const seq = Atomics.load(i32, DATA_SEQ);
+      // Counted before this re-check: a put after it sees us and bumps DATA_SEQ.
+      if (Atomics.load(i32, TAIL) !== tail || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
+      return yield sleep(i32, DATA_SEQ, seq, deadline, this.#consumerSpin);
+    } finally {
+      Atomics.sub(i32, CONSUMERS_WAITING, 1);
+    }
+  }
+
+  /** With the consumer lock held: reads and consumes the next record, or returns EMPTY. */
+  #attemptGet<T>(read: Reader<T>): T | typeof EMPTY {
+    const i32 = this.i32;
+    const head = i32[HEAD]!; // only consumers write HEAD, and we hold their lock
+    if (i32[SEEN_TAIL] === head) {
+      i32[SEEN_TAIL] = Atomics.load(i32, TAIL);
+      if (i32[SEEN_TAIL] === head) return EMPTY;
+    }
+    const header = this.#u32[(head & this.#mask) >> 2]!;
+    const n = header & LENGTH_MASK;
+    const value = read(header, this.#view(head, n));
+    Atomics.store(i32, GET_COUNT, (i32[GET_COUNT]! + 1) | 0);
+    // Ordering: the record is fully read before HEAD hands its space back to producers.
+    Atomics.store(i32, HEAD, (head + recordBytes(n)) | 0);
+    return value;
+  }
+
+  /** After a get: wake sleeping producers, if any may be asleep. */
+  #spaceFreed(): void {
+    const i32 = this.i32;
+    if (Atomics.load(i32, PRODUCERS_WAITING) > 0) {
+      Atomics.add(i32, SPACE_SEQ, 1);
+      wake(i32, SPACE_SEQ);
+    }
+  }
+
+  /** Holds the consumer lock for a multi-record message. */
+  *lockConsumer(): Machine<void> {
+    yield* acquireExclusive(this.#consumerLock);
+  }
+
+  unlockConsumer(): void {
+    this.#consumerLock.release();
+  }
+
+  /**
+   * With the consumer lock held: the header and first payload word (a message's total length)
+   * of the next record, without taking it; null if there is none.
+   */
+  peek(): { header: number; prefix: number } | null {
+    const head = this.i32[HEAD]!;
+    if (Atomics.load(this.i32, TAIL) === head) return null;
+    const at = head & this.#mask;
+    return { header: this.#u32[at >> 2]! | 0, prefix: this.#u32[((at + HEADER_BYTES) & this.#mask) >> 2]! };
+  }
+
+  /** The payload bytes of the record at `head`: a view into the ring, or a copy if it straddles. */
+  #view(head: number, n: number): Uint8Array {
+    const from = ((head & this.#mask) + HEADER_BYTES) & this.#mask;
+    const first = this.capacity - from;
+    if (n <= first) return this.u8.subarray(from, from + n);
+    if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, this.#scratch.length * 2));
+    const out = this.#scratch.subarray(0, n);
+    out.set(this.u8.subarray(from, this.capacity), 0);
+    out.set(this.u8.subarray(0, n - first), first);
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Closing
+
+  /** Closes for writing: later puts throw, gets drain then throw. Idempotent. */
+  closeWrite(): void {
+    runSync(this.lockProducer());
+    try {
+      Atomics.or(this.i32, CLOSED, CLOSED_WRITE);
+    } finally {
+      this.unlockProducer();
+    }
+    this.#wakeAll();
+  }
+
+  /** Marks the reader gone: producers that care (pipes) throw instead of waiting for space. */
+  closeRead(): void {
+    Atomics.or(this.i32, CLOSED, CLOSED_READ);
+    this.#wakeAll();
+  }
+
+  #wakeAll(): void {
+    const i32 = this.i32;
+    Atomics.add(i32, DATA_SEQ, 1);
+    Atomics.add(i32, SPACE_SEQ, 1);
+    wake(i32, DATA_SEQ);
+    wake(i32, SPACE_SEQ);
+  }
+}

@@ -1,0 +1,297 @@
+// Queue and JoinableQueue: small cases, then real workers (wake-ups, close), then MPMC stress
+// with per-item counts and per-producer order, and ring wrap-around with variable sizes.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { ClosedError, JoinableQueue, Queue, QueueEmptyError, QueueFullError, TaskDoneError } from 'weft';
+import { RING_LAYOUT } from '../dist/esm/ring.js';
+import { QUEUE_LAYOUT } from '../dist/esm/queue.js';
+import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
+import { spawn, terminateAll } from './helpers/workers.mjs';
+
+const STRESS = Number(process.env.WEFT_STRESS ?? 1);
+after(terminateAll);
+
+const ringSlot = (q, index) => slot(q, QUEUE_LAYOUT.RING_AT + index);
+const sleepingConsumers = (q) => ringSlot(q, RING_LAYOUT.CONSUMERS_WAITING);
+const sleepingProducers = (q) => ringSlot(q, RING_LAYOUT.PRODUCERS_WAITING);
+
+describe('Queue: single thread', () => {
+  test('FIFO, size, empty, full, nowait forms', () => {
+    const q = new Queue({ maxsize: 3, name: 'q' });
+    assert.equal(q.empty(), true);
+    q.put(1);
+    q.putNowait('two');
+    q.put({ three: [3] });
+    assert.equal(q.size, 3);
+    assert.equal(q.full(), true);
+    assert.throws(() => q.putNowait(4), (e) => e instanceof QueueFullError && e.code === 'ERR_QUEUE_FULL' && /Queue 'q'/.test(e.message));
+    assert.equal(q.get(), 1);
+    assert.equal(q.getNowait(), 'two');
+    assert.deepEqual(q.get(0), { three: [3] });
+    assert.throws(() => q.getNowait(), QueueEmptyError);
+    assert.equal(q.empty(), true);
+    assert.equal(q.full(), false);
+  });
+
+  test('put/get timeouts throw after about the timeout', async () => {
+    const q = new Queue({ maxsize: 1 });
+    q.put(0);
+    let t0 = performance.now();
+    assert.throws(() => q.put(1, 100), QueueFullError);
+    assert.ok(performance.now() - t0 >= 60);
+    t0 = performance.now();
+    await assert.rejects(q.putAsync(1, 100), QueueFullError);
+    assert.ok(performance.now() - t0 >= 60);
+    assert.equal(q.get(), 0);
+    t0 = performance.now();
+    assert.throws(() => q.get(100), QueueEmptyError);
+    assert.ok(performance.now() - t0 >= 60);
+    t0 = performance.now();
+    await assert.rejects(q.getAsync(100), QueueEmptyError);
+    assert.ok(performance.now() - t0 >= 60);
+    assert.throws(() => q.get(-1), RangeError);
+    assert.equal(q.size, 0);
+  });
+
+  test('structured values round-trip', () => {
+    const q = new Queue();
+    const values = [0, -0, NaN, 1.5, -(2 ** 53), 'héllo 🌍', '', true, false, null, undefined, 12345678901234567890n,
+      [1, [2, [3]]], { a: { b: 'c' } }, new Map([[1, 'x']]), new Set(['y']), new Date(0), /re+/gi,
+      new Uint8Array([1, 2, 3]), new Float64Array([0.5]), new ArrayBuffer(4)];
+    for (const v of values) q.put(v);
+    for (const v of values) assert.deepEqual(q.get(0), v);
+  });
+
+  test('uncloneable values throw TypeError and enqueue nothing; the queue stays usable', () => {
+    const q = new Queue();
+    assert.throws(() => q.put({ f() {} }), TypeError);
+    assert.throws(() => q.put(Symbol('s')), TypeError);
+    assert.equal(q.size, 0);
+    q.put('ok');
+    assert.equal(q.get(), 'ok');
+  });
+
+  test('an item larger than the ring throws RangeError at once', () => {
+    const q = new Queue({ capacity: 1024 });
+    assert.equal(q.capacity, 1024);
+    assert.throws(() => q.put('x'.repeat(2000)), RangeError);
+    assert.equal(q.size, 0);
+    q.put('x'.repeat(900));
+    assert.equal(q.get().length, 900);
+  });
+
+  test('bad options throw', () => {
+    assert.throws(() => new Queue({ capacity: -1 }), RangeError);
+    assert.throws(() => new Queue({ capacity: 1.5 }), RangeError);
+    assert.throws(() => new Queue({ maxsize: 0.5 }), RangeError);
+    assert.equal(new Queue({ maxsize: -1 }).maxsize, 0, 'maxsize <= 0 means no limit, as in Python');
+    assert.equal(new Queue({ capacity: 1000 }).capacity, 1024, 'rounded up to a power of two');
+  });
+
+  test('close: put throws, get drains then throws, iterators end', async () => {
+    const q = new Queue();
+    q.put(1);
+    q.put(2);
+    q.put(3);
+    q.close();
+    q.close();
+    assert.equal(q.closed, true);
+    assert.throws(() => q.put(4), ClosedError);
+    await assert.rejects(q.putAsync(4), ClosedError);
+    assert.equal(q.get(), 1);
+    assert.deepEqual([...q], [2, 3]);
+    assert.throws(() => q.get(), ClosedError);
+    await assert.rejects(q.getAsync(), ClosedError);
+    const a = [];
+    for await (const v of q) a.push(v);
+    assert.deepEqual(a, []);
+  });
+
+  test('ring wrap-around with variable sizes keeps every item whole and in order', () => {
+    const q = new Queue({ capacity: 256 });
+    let next = 0;
+    let expect = 0;
+    for (let round = 0; round < 2_000; round++) {
+      const k = 1 + (round % 5);
+      for (let i = 0; i < k; i++) {
+        const item = 'v'.repeat((next * 7) % 41) + next;
+        try {
+          q.putNowait(item);
+          next++;
+        } catch (e) {
+          if (!(e instanceof QueueFullError)) throw e;
+          break;
+        }
+      }
+      const m = 1 + ((round * 3) % 4);
+      for (let i = 0; i < m && !q.empty(); i++) {
+        assert.equal(q.get(0), 'v'.repeat((expect * 7) % 41) + expect);
+        expect++;
+      }
+    }
+    while (!q.empty()) {
+      assert.equal(q.get(0), 'v'.repeat((expect * 7) % 41) + expect);
+      expect++;
+    }
+    assert.equal(expect, next);
+    assert.ok(next > 3_000, `wrapped many times (${next} items through 256 bytes)`);
+  });
+});
+
+describe('JoinableQueue', () => {
+  test('taskDone and join', async () => {
+    const q = new JoinableQueue();
+    assert.equal(q.join(0), true);
+    q.put('a');
+    q.put('b');
+    assert.equal(q.unfinished, 2);
+    assert.equal(q.join(0), false);
+    const t0 = performance.now();
+    assert.equal(q.join(80), false);
+    assert.ok(performance.now() - t0 >= 50);
+    q.get();
+    q.taskDone();
+    q.get();
+    q.taskDone();
+    assert.equal(q.join(), true);
+    assert.equal(await q.joinAsync(), true);
+    assert.throws(() => q.taskDone(), (e) => e instanceof TaskDoneError && e.code === 'ERR_TASK_DONE');
+    assert.equal(q.unfinished, 0);
+  });
+
+  test('a failed put does not count as unfinished', () => {
+    const q = new JoinableQueue({ maxsize: 1 });
+    q.put(1);
+    assert.throws(() => q.putNowait(2), QueueFullError);
+    assert.throws(() => q.put(() => 1), TypeError);
+    assert.equal(q.unfinished, 1);
+  });
+
+  test('join across threads: a worker processes every item; join returns when all are done', async () => {
+    const q = new JoinableQueue();
+    const sum = new Int32Array(new SharedArrayBuffer(4));
+    const w = spawn(({ data }) => {
+      for (const item of data.q) {
+        Atomics.add(data.sum, 0, item);
+        data.q.taskDone();
+      }
+      return 'drained';
+    }, { q, sum });
+    for (let i = 1; i <= 100; i++) q.put(i);
+    assert.equal(await q.joinAsync(20_000), true);
+    assert.equal(sum[0], 5050);
+    q.close();
+    assert.equal(await w, 'drained');
+  });
+});
+
+describe('Queue: across threads', () => {
+  test('a blocked get wakes when a worker puts; a blocked put wakes when a worker gets', async () => {
+    const q = new Queue({ maxsize: 1 });
+    const ctl = control();
+    const w = spawn(({ data, h }) => {
+      h.spinUntil(() => h.slot(data.q, data.at) > 0, 10_000, 'main to sleep in get()');
+      data.q.put('from worker');
+      h.awaitAtLeast(data.ctl, 0, 1, 10_000, 'main to take it'); // else we could get our own item
+      h.spinUntil(() => h.slot(data.q, data.producersAt) > 0, 10_000, 'main to sleep in putAsync()');
+      return data.q.get(20_000);
+    }, { q, ctl, at: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.CONSUMERS_WAITING, producersAt: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING });
+    assert.equal(q.get(20_000), 'from worker');
+    q.put('first');
+    signal(ctl, 0);
+    const p = q.putAsync('second', 20_000); // full until the worker gets 'first'
+    assert.equal(await w, 'first');
+    await p;
+    assert.equal(q.get(0), 'second');
+  });
+
+  test('close wakes blocked readers and writers in other threads', async () => {
+    const empty = new Queue();
+    const full = new Queue({ maxsize: 1 });
+    full.put(0);
+    const reader = spawn(({ data }) => {
+      try {
+        data.empty.get(20_000);
+        return 'got';
+      } catch (e) {
+        return e.name;
+      }
+    }, { empty });
+    const writer = spawn(({ data }) => {
+      try {
+        data.full.put(1, 20_000);
+        return 'put';
+      } catch (e) {
+        return e.name;
+      }
+    }, { full });
+    await until(() => sleepingConsumers(empty) === 1 && sleepingProducers(full) === 1, 10_000, 'both workers asleep');
+    empty.close();
+    full.close();
+    assert.deepEqual(await Promise.all([reader, writer]), ['ClosedError', 'ClosedError']);
+    assert.equal(full.get(), 0, 'what was in the queue is still delivered');
+  });
+
+  test('an item is visible to get by the time put returns', async () => {
+    const q = new Queue();
+    const ctl = control();
+    const w = spawn(({ data, h }) => {
+      for (let i = 0; i < 500; i++) {
+        data.q.put(i);
+        h.signal(data.ctl, 0, i + 1); // only after put returned
+      }
+    }, { q, ctl });
+    for (let i = 0; i < 500; i++) {
+      awaitAtLeast(ctl, 0, i + 1);
+      assert.equal(q.get(0), i, 'get(0) must find it without waiting');
+    }
+    await w;
+    signal(ctl, 1);
+  });
+});
+
+describe('Queue: stress', () => {
+  test('3 producers x 3 consumers: every item exactly once, FIFO per producer, small ring wraps', async () => {
+    const N = 4_000 * STRESS;
+    const q = new Queue({ capacity: 4096 });
+    const counts = new Int32Array(new SharedArrayBuffer(4 * 3 * N));
+    const producer = async ({ data }) => {
+      const { q, p, N } = data;
+      for (let i = 0; i < N; i++) {
+        const item = { p, i, pad: 'x'.repeat(i % 37) };
+        if (i % 5 === 0) await q.putAsync(item, 30_000);
+        else q.put(item, 30_000);
+      }
+      return N;
+    };
+    const consumer = async ({ data }) => {
+      const { q, counts, N } = data;
+      const last = [-1, -1, -1];
+      let got = 0;
+      for (;;) {
+        let item;
+        try {
+          item = got % 7 === 0 ? await q.getAsync(30_000) : q.get(30_000);
+        } catch (e) {
+          if (e.name === 'ClosedError') break;
+          throw e;
+        }
+        if (item.pad !== 'x'.repeat(item.i % 37)) throw new Error(`garbled item ${JSON.stringify(item)}`);
+        if (item.i <= last[item.p]) throw new Error(`producer ${item.p}: ${item.i} after ${last[item.p]}`);
+        last[item.p] = item.i;
+        Atomics.add(counts, item.p * N + item.i, 1);
+        got++;
+      }
+      return got;
+    };
+    const producers = [0, 1, 2].map((p) => spawn(producer, { q, p, N }, { ms: 90_000 }));
+    const consumers = [0, 1, 2].map(() => spawn(consumer, { q, counts, N }, { ms: 90_000 }));
+    await Promise.all(producers);
+    q.close();
+    const got = await Promise.all(consumers);
+    assert.equal(got.reduce((a, b) => a + b, 0), 3 * N);
+    const wrong = [];
+    for (let k = 0; k < counts.length; k++) if (counts[k] !== 1) wrong.push([k, counts[k]]);
+    assert.deepEqual(wrong.slice(0, 5), [], 'every item delivered exactly once');
+  });
+});
