@@ -37,7 +37,7 @@ import { checkTimeout, deadlineOf, runAsync, runSync, type Machine } from './fut
 import { attach, describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, LENGTH_MASK, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS,
+  EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, KEEP, LENGTH_MASK, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS,
   ringBytes, ringCapacity, CLOSED_READ, CLOSED_WRITE,
 } from './ring.js';
 
@@ -183,7 +183,9 @@ export class Connection<T = unknown> {
   /** Sends the bytes of `bytes` (from `offset`, `size` of them) as one message. */
   sendBytes(bytes: ArrayBufferView | ArrayBuffer, offset = 0, size?: number): void {
     const view = this.#bytesOf(bytes, offset, size);
-    runSync(this.#sendMachine(this.#writable('sendBytes'), view, FLAG_RAW, true));
+    const out = this.#writable('sendBytes');
+    if (recordBytes(view.length + 4) <= out.capacity && out.tryPut(view, FLAG_FIRST | FLAG_RAW, view.length, true)) return;
+    runSync(this.#sendMachine(out, view, FLAG_RAW, true));
   }
 
   /**
@@ -192,6 +194,14 @@ export class Connection<T = unknown> {
    */
   recv(timeout?: number): T {
     checkTimeout(timeout, this, 'recv');
+    // Fast path: a whole message waiting, no other reader in the way.
+    const ring = this.#readable('recv');
+    let v = ring.tryGet(readWholeValue);
+    if (v !== EMPTY) return v as T;
+    if (timeout !== 0 && ring.spinForData()) {
+      v = ring.tryGet(readWholeValue);
+      if (v !== EMPTY) return v as T;
+    }
     return this.#finish(runSync(this.#recvMachine(this.#readable('recv'), this.#valueSink(), timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'recv'), timeout !== 0)), 'recv', timeout) as T;
   }
 
@@ -237,6 +247,13 @@ export class Connection<T = unknown> {
     if (!Number.isInteger(offset) || offset < 0 || offset > target.length) {
       throw new RangeError(`${this}: recvBytesInto(buffer, offset): offset must be an integer from 0 to ${target.length}, got ${describe(offset)}`);
     }
+    // Fast path: a whole message waiting that fits, no other reader in the way.
+    const got = this.#readable('recvBytesInto').tryGet((header, bytes) => {
+      if ((header & FLAG_MORE) !== 0 || bytes.length - 4 > target.length - offset) return KEEP;
+      target.set(bytes.subarray(4), offset);
+      return bytes.length - 4;
+    });
+    if (got !== EMPTY) return got;
     let n = 0;
     const sink: Sink = {
       start: (total) => {
@@ -446,6 +463,13 @@ export class Connection<T = unknown> {
       ring.unlockConsumer();
     }
   }
+}
+
+/** Fast-path reader: a message in one record, decoded (or its raw bytes copied); else KEEP. */
+function readWholeValue(header: number, bytes: Uint8Array): unknown {
+  if ((header & FLAG_MORE) !== 0) return KEEP;
+  const payload = bytes.subarray(4);
+  return (header & FLAG_RAW) !== 0 ? payload.slice() : decode(payload);
 }
 
 /** Reads a pipe's ring capacity from its first ring's header. */

@@ -152,8 +152,12 @@ export class Queue<T = unknown> {
    */
   get(timeout?: number): T {
     checkTimeout(timeout, this, 'get');
-    const v = this.#ring.tryGet(readItem);
+    let v = this.#ring.tryGet(readItem);
     if (v !== EMPTY) return v as T;
+    if (timeout !== 0 && this.#ring.spinForData()) {
+      v = this.#ring.tryGet(readItem);
+      if (v !== EMPTY) return v as T;
+    }
     const r = runSync(this.#ring.get(readItem, timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'get'), timeout !== 0));
     if (r === EMPTY) throw this.#empty(timeout);
     return r as T;

@@ -52,7 +52,7 @@
  * between HEAD and TAIL is complete.
  */
 import { ClosedError } from './errors.js';
-import { runSync, sleep, SpinPolicy, spinOnly, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
+import { runSync, sleep, SpinPolicy, spinOnly, spinWhile, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
 import { LINE } from './layout.js';
 import { acquireExclusive, Lock, LOCK_SLOTS } from './lock.js';
 
@@ -116,8 +116,11 @@ export function ringBytes(capacity: number): number {
 /** Result of a get attempt that found nothing. */
 export const EMPTY: unique symbol = Symbol('empty');
 
+/** What a reader returns to leave the record where it is (a fast path declining it). */
+export const KEEP: unique symbol = Symbol('keep');
+
 /** A record handed to a consumer: its flags and its bytes (valid only during the callback). */
-export type Reader<T> = (header: number, bytes: Uint8Array) => T;
+export type Reader<T> = (header: number, bytes: Uint8Array) => T | typeof KEEP;
 
 /**
  * One ring inside a shared block. Each thread's Queue/Connection instance owns one `Ring` view.
@@ -311,7 +314,7 @@ export class Ring {
    * holds the lock (the caller then runs {@link get}).
    */
   tryGet<T>(read: Reader<T>): T | typeof EMPTY {
-    if (!this.#consumerLock.tryAcquire()) return EMPTY;
+    if (!this.#consumerLock.tryAcquire()) return EMPTY; // (also when this thread holds it: no fast path then)
     let value: T | typeof EMPTY;
     try {
       value = this.#attemptGet(read);
@@ -348,6 +351,17 @@ export class Ring {
       if ((yield* this.#awaitData(deadline, spin)) === TIMED_OUT) lastTry = true;
       spin = false;
     }
+  }
+
+  /**
+   * Blocking callers' first wait, before any state machine: spins (within the consumer spin
+   * policy) until a record is there. True if one is; false if the spin ran out or is not allowed.
+   */
+  spinForData(): boolean {
+    const i32 = this.i32;
+    const tail = Atomics.load(i32, TAIL);
+    if (tail !== Atomics.load(i32, HEAD)) return true;
+    return spinWhile(i32, TAIL, tail, this.#consumerSpin);
   }
 
   /**
@@ -400,6 +414,7 @@ export class Ring {
     const header = this.#u32[(head & this.#mask) >> 2]!;
     const n = header & LENGTH_MASK;
     const value = read(header, this.#view(head, n));
+    if (value === KEEP) return EMPTY;
     Atomics.store(i32, GET_COUNT, (i32[GET_COUNT]! + 1) | 0);
     // Ordering: the record is fully read before HEAD hands its space back to producers.
     Atomics.store(i32, HEAD, (head + recordBytes(n)) | 0);
