@@ -31,11 +31,11 @@
  */
 import { NotHeldError, TooManyWaitersError } from './errors.js';
 import {
-  checkTimeout, deadlineOf, runAsync, runSync, sleep, SpinPolicy, spinOnly, wake, CHANGED, TIMED_OUT, type Machine,
+  checkTimeout, deadlineOf, runAsync, runSync, sleep, SpinPolicy, spinOnly, spinWhile, wake, CHANGED, TIMED_OUT, type Machine,
 } from './futex.js';
 import { now } from './host.js';
 import { describe, label, LINE } from './layout.js';
-import { Lock, OwnedLock, ownedByMe, reacquire, releaseAll } from './lock.js';
+import { Lock, OwnedLock, ownedByMe, reacquire, releaseAll, restoreDepth } from './lock.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import { RLock } from './rlock.js';
 
@@ -142,7 +142,14 @@ export class Condition {
    */
   wait(timeout?: number): boolean {
     const [slot, saved, deadline] = this.#enter(timeout, 'wait');
-    return runSync(this.#waitMachine(slot, saved, deadline, timeout !== 0));
+    if (timeout !== 0 && spinWhile(this.#i32, slot, WAITING, this.#spin)) {
+      // Notified while spinning (only a notifier moves a slot off WAITING): no machine needed.
+      Atomics.store(this.#i32, slot, FREE);
+      this.lock.acquire(); // this thread released it in #enter: no self-deadlock possible
+      restoreDepth(this.lock, saved);
+      return true;
+    }
+    return runSync(this.#waitMachine(slot, saved, deadline, false));
   }
 
   /** As `wait`, without blocking the event loop. */

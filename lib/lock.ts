@@ -55,6 +55,8 @@ export let releaseAll: (lock: OwnedLock) => SavedState;
 /** Re-acquires for ever and restores the saved depth; waits even if this thread holds it (async tasks). */
 export let reacquire: (lock: OwnedLock, saved: SavedState) => Machine<void>;
 export let ownedByMe: (lock: OwnedLock) => boolean;
+/** After a blocking `acquire()` that re-took a lock released by `releaseAll`: restores the saved depth. */
+export let restoreDepth: (lock: OwnedLock, saved: SavedState) => void;
 /** Acquires a `Lock` for ever as a machine; its holder re-acquiring throws `DeadlockError`. */
 export let acquireExclusive: (lock: OwnedLock) => Machine<void>;
 
@@ -250,6 +252,9 @@ export abstract class OwnedLock {
       if (lock.#reentrant) i32[DEPTH] = saved;
     };
     ownedByMe = (lock) => lock.#ownsWord(Atomics.load(lock.#i32, STATE));
+    restoreDepth = (lock, saved) => {
+      if (lock.#reentrant) lock.#i32[DEPTH] = saved;
+    };
     acquireExclusive = function* (lock) {
       if (Atomics.compareExchange(lock.#i32, STATE, 0, ME) === 0) return;
       if (lock.#ownsWord(Atomics.load(lock.#i32, STATE))) throw lock.#selfDeadlock();
