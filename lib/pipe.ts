@@ -248,10 +248,10 @@ export class Connection<T = unknown> {
       throw new RangeError(`${this}: recvBytesInto(buffer, offset): offset must be an integer from 0 to ${target.length}, got ${describe(offset)}`);
     }
     // Fast path: a whole message waiting that fits, no other reader in the way.
-    const got = this.#readable('recvBytesInto').tryGet((header, bytes) => {
-      if ((header & FLAG_MORE) !== 0 || bytes.length - 4 > target.length - offset) return KEEP;
-      target.set(bytes.subarray(4), offset);
-      return bytes.length - 4;
+    const got = this.#readable('recvBytesInto').tryGet((header, bytes, start, end) => {
+      if ((header & FLAG_MORE) !== 0 || end - start - 4 > target.length - offset) return KEEP;
+      target.set(bytes.subarray(start + 4, end), offset);
+      return end - start - 4;
     });
     if (got !== EMPTY) return got;
     let n = 0;
@@ -348,7 +348,7 @@ export class Connection<T = unknown> {
   }
 
   #encode(value: T, method: string): Uint8Array {
-    return this.#encoder.encode(value, `${this}: ${method}()`);
+    return this.#encoder.encode(value, this, method);
   }
 
   #writable(method: string): Ring {
@@ -450,8 +450,8 @@ export class Connection<T = unknown> {
       let more = true;
       let first = true;
       while (more) {
-        yield* ring.get((header, bytes) => {
-          const payload = first ? bytes.subarray(4) : bytes;
+        yield* ring.get((header, bytes, start, end) => {
+          const payload = bytes.subarray(first ? start + 4 : start, end);
           sink.piece(payload, offset);
           offset += payload.length;
           more = (header & FLAG_MORE) !== 0;
@@ -466,10 +466,9 @@ export class Connection<T = unknown> {
 }
 
 /** Fast-path reader: a message in one record, decoded (or its raw bytes copied); else KEEP. */
-function readWholeValue(header: number, bytes: Uint8Array): unknown {
+function readWholeValue(header: number, bytes: Uint8Array, start: number, end: number): unknown {
   if ((header & FLAG_MORE) !== 0) return KEEP;
-  const payload = bytes.subarray(4);
-  return (header & FLAG_RAW) !== 0 ? payload.slice() : decode(payload);
+  return (header & FLAG_RAW) !== 0 ? bytes.slice(start + 4, end) : decode(bytes, start + 4, end);
 }
 
 /** Reads a pipe's ring capacity from its first ring's header. */

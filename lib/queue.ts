@@ -54,7 +54,7 @@ function queueSlots(capacity: number): number {
   return RING_AT + (ringBytes(capacity) >> 2);
 }
 
-const readItem = (_header: number, bytes: Uint8Array): unknown => decode(bytes);
+const readItem = (_header: number, bytes: Uint8Array, start: number, end: number): unknown => decode(bytes, start, end);
 
 /** A multi-producer, multi-consumer FIFO queue of structured-cloneable items. */
 export class Queue<T = unknown> {
@@ -252,7 +252,7 @@ export class Queue<T = unknown> {
   // -------------------------------------------------------------------------------------------
 
   #encode(item: T, method: string): Uint8Array {
-    const bytes = this.#encoder.encode(item, `${this}: ${method}()`);
+    const bytes = this.#encoder.encode(item, this, method);
     if (recordBytes(bytes.length) > this.#ring.capacity) {
       throw new RangeError(`${this}: ${method}(): the item takes ${recordBytes(bytes.length)} bytes, more than the ring's capacity of ${this.#ring.capacity} (raise options.capacity)`);
     }

@@ -24,7 +24,8 @@
  *   a consumer that finds the ring empty and CLOSED re-reads TAIL before it reports the end.
  *
  * ## Layout (Int32 slots, relative to the ring's base; three 64-byte lines, then the data)
- * Each side's hot words share a line with its lock and nothing the other side writes often; each
+ * Each side's hot words (spinner counts included) share a line with its lock and nothing the
+ * other side writes often; the meta line is written only when a thread goes to sleep; each
  * side keeps a cached copy of the other side's position and re-reads the real one only when the
  * copy says the ring is full (or empty), so an uncontended put or get touches one foreign line
  * rarely (Rigtorp's SPSC queue does the same).
@@ -35,19 +36,19 @@
  * | 2     | MAXSIZE            | creator, once               | no        | most records at once; 0: no limit   |
  * | 3     | PRODUCERS_WAITING  | producers                   | no        | producers asleep (or about to be)   |
  * | 4     | CONSUMERS_WAITING  | consumers                   | no        | consumers asleep (or about to be)   |
- * | 5     | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
- * | 6     | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
  * | 16–19 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
  * | 20    | TAIL               | producers, under their lock | no        | bytes ever published                |
  * | 21    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
  * | 22    | DATA_SEQ           | producers                   | yes       | bumped when data arrives for sleepers |
  * | 23    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
  * | 24    | SEEN_GET_COUNT     | producers, under their lock | no        | cached GET_COUNT (for maxsize)      |
+ * | 25    | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
  * | 32–35 | CONSUMER_LOCK      | consumers (see lock.ts)     | yes       | serializes consumers                |
  * | 36    | HEAD               | consumers, under their lock | no        | bytes ever consumed                 |
  * | 37    | GET_COUNT          | consumers, under their lock | no        | records ever consumed               |
  * | 38    | SPACE_SEQ          | consumers                   | yes       | bumped when space frees for sleepers |
  * | 39    | SEEN_TAIL          | consumers, under their lock | no        | cached TAIL                         |
+ * | 40    | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
  * Invariants: 0 <= TAIL - HEAD <= CAPACITY (as unsigned 32-bit differences); every record
  * between HEAD and TAIL is complete.
  */
@@ -61,19 +62,19 @@ const CLOSED = 1;
 const MAXSIZE = 2;
 const PRODUCERS_WAITING = 3;
 const CONSUMERS_WAITING = 4;
-const PRODUCER_SPINNERS = 5;
-const CONSUMER_SPINNERS = 6;
 const PRODUCER_LOCK = LINE;
 const TAIL = LINE + LOCK_SLOTS;
 const PUT_COUNT = TAIL + 1;
 const DATA_SEQ = TAIL + 2;
 const SEEN_HEAD = TAIL + 3;
 const SEEN_GET_COUNT = TAIL + 4;
+const PRODUCER_SPINNERS = TAIL + 5;
 const CONSUMER_LOCK = 2 * LINE;
 const HEAD = 2 * LINE + LOCK_SLOTS;
 const GET_COUNT = HEAD + 1;
 const SPACE_SEQ = HEAD + 2;
 const SEEN_TAIL = HEAD + 3;
+const CONSUMER_SPINNERS = HEAD + 4;
 /** Header size in Int32 slots; the data follows. */
 export const RING_HEADER_SLOTS = 3 * LINE;
 /** Slot indices, for diagnostics and tests. */
@@ -119,8 +120,11 @@ export const EMPTY: unique symbol = Symbol('empty');
 /** What a reader returns to leave the record where it is (a fast path declining it). */
 export const KEEP: unique symbol = Symbol('keep');
 
-/** A record handed to a consumer: its flags and its bytes (valid only during the callback). */
-export type Reader<T> = (header: number, bytes: Uint8Array) => T | typeof KEEP;
+/**
+ * A record handed to a consumer: its header and its payload as `bytes[start, end)` (a view of the
+ * ring, or of a scratch copy when it straddles the ring's end; valid only during the callback).
+ */
+export type Reader<T> = (header: number, bytes: Uint8Array, start: number, end: number) => T | typeof KEEP;
 
 /**
  * One ring inside a shared block. Each thread's Queue/Connection instance owns one `Ring` view.
@@ -270,7 +274,11 @@ export class Ring {
     }
     const n = payload.length;
     const first = this.capacity - from;
-    if (n <= first) {
+    if (n <= 32 && n <= first) {
+      // Small records: a byte loop beats TypedArray.prototype.set's fixed cost.
+      const u8 = this.u8;
+      for (let i = 0; i < n; i++) u8[from + i] = payload[i]!;
+    } else if (n <= first) {
       this.u8.set(payload, from);
     } else {
       this.u8.set(payload.subarray(0, first), from);
@@ -413,7 +421,10 @@ export class Ring {
     }
     const header = this.#u32[(head & this.#mask) >> 2]!;
     const n = header & LENGTH_MASK;
-    const value = read(header, this.#view(head, n));
+    const from = ((head & this.#mask) + HEADER_BYTES) & this.#mask;
+    const value = from + n <= this.capacity
+      ? read(header, this.u8, from, from + n)
+      : read(header, this.#straddling(from, n), 0, n);
     if (value === KEEP) return EMPTY;
     Atomics.store(i32, GET_COUNT, (i32[GET_COUNT]! + 1) | 0);
     // Ordering: the record is fully read before HEAD hands its space back to producers.
@@ -450,13 +461,11 @@ export class Ring {
     return { header: this.#u32[at >> 2]! | 0, prefix: this.#u32[((at + HEADER_BYTES) & this.#mask) >> 2]! };
   }
 
-  /** The payload bytes of the record at `head`: a view into the ring, or a copy if it straddles. */
-  #view(head: number, n: number): Uint8Array {
-    const from = ((head & this.#mask) + HEADER_BYTES) & this.#mask;
+  /** A record's payload that straddles the ring's end, copied into the scratch buffer. */
+  #straddling(from: number, n: number): Uint8Array {
     const first = this.capacity - from;
-    if (n <= first) return this.u8.subarray(from, from + n);
     if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, this.#scratch.length * 2));
-    const out = this.#scratch.subarray(0, n);
+    const out = this.#scratch;
     out.set(this.u8.subarray(from, this.capacity), 0);
     out.set(this.u8.subarray(0, n - first), first);
     return out;
