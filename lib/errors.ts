@@ -20,42 +20,100 @@ export class WeftError extends Error {
 }
 Object.defineProperty(WeftError.prototype, 'name', { value: 'WeftError', writable: true, configurable: true });
 
-/** Defines one subclass with its own `name` and default `code`. */
-function subclass<C extends string>(name: string, code: C) {
-  const cls = class extends WeftError {
-    declare readonly code: C;
-    constructor(message: string, options?: { cause?: unknown }) {
-      super(message, code, options);
-    }
-  };
-  Object.defineProperty(cls, 'name', { value: name });
+/** Gives a subclass its own `name` on the prototype (so `e.name` and stacks say `DeadlockError`). */
+function named(cls: { prototype: Error }, name: string): void {
   Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
-  return cls;
 }
 
 /** A wait ran out of time where the API has no `false` to return (e.g. `hold(timeout)`, a pool task's `timeout`). */
-export class TimeoutError extends subclass('TimeoutError', 'ERR_TIMEOUT') {}
+export class TimeoutError extends WeftError {
+  declare readonly code: 'ERR_TIMEOUT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_TIMEOUT', options);
+  }
+}
+named(TimeoutError, 'TimeoutError');
 /** Waiting would never end: a thread re-acquiring a `Lock` it holds, or a cycle of lock waits. */
-export class DeadlockError extends subclass('DeadlockError', 'ERR_DEADLOCK') {}
+export class DeadlockError extends WeftError {
+  declare readonly code: 'ERR_DEADLOCK';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_DEADLOCK', options);
+  }
+}
+named(DeadlockError, 'DeadlockError');
 /** The `Barrier` is broken (timeout, `abort()`, a throwing `action`, or `reset()` while waiting). */
-export class BrokenBarrierError extends subclass('BrokenBarrierError', 'ERR_BROKEN_BARRIER') {}
+export class BrokenBarrierError extends WeftError {
+  declare readonly code: 'ERR_BROKEN_BARRIER';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_BROKEN_BARRIER', options);
+  }
+}
+named(BrokenBarrierError, 'BrokenBarrierError');
 /** `put` on a full queue timed out (or `putNowait` found it full). */
-export class QueueFullError extends subclass('QueueFullError', 'ERR_QUEUE_FULL') {}
+export class QueueFullError extends WeftError {
+  declare readonly code: 'ERR_QUEUE_FULL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_QUEUE_FULL', options);
+  }
+}
+named(QueueFullError, 'QueueFullError');
 /** `get` on an empty queue timed out (or `getNowait` found it empty). */
-export class QueueEmptyError extends subclass('QueueEmptyError', 'ERR_QUEUE_EMPTY') {}
+export class QueueEmptyError extends WeftError {
+  declare readonly code: 'ERR_QUEUE_EMPTY';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_QUEUE_EMPTY', options);
+  }
+}
+named(QueueEmptyError, 'QueueEmptyError');
 /** The channel or pool is closed. */
-export class ClosedError extends subclass('ClosedError', 'ERR_CLOSED') {}
+export class ClosedError extends WeftError {
+  declare readonly code: 'ERR_CLOSED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_CLOSED', options);
+  }
+}
+named(ClosedError, 'ClosedError');
 /** A pool worker died while running the task. */
-export class WorkerCrashedError extends subclass('WorkerCrashedError', 'ERR_WORKER_CRASHED') {}
+export class WorkerCrashedError extends WeftError {
+  declare readonly code: 'ERR_WORKER_CRASHED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_WORKER_CRASHED', options);
+  }
+}
+named(WorkerCrashedError, 'WorkerCrashedError');
 
 /**
  * Misuse of a lock: releasing a `Lock`/`RLock` this thread does not hold, or calling
  * `Condition.wait`/`notify` without holding the condition's lock (Python's `RuntimeError`).
  */
-export class NotHeldError extends subclass('NotHeldError', 'ERR_NOT_HELD') {}
+export class NotHeldError extends WeftError {
+  declare readonly code: 'ERR_NOT_HELD';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_NOT_HELD', options);
+  }
+}
+named(NotHeldError, 'NotHeldError');
 /** `BoundedSemaphore.release()` would raise the value above its initial value (Python's `ValueError`). */
-export class SemaphoreOverflowError extends subclass('SemaphoreOverflowError', 'ERR_SEMAPHORE_OVERFLOW') {}
+export class SemaphoreOverflowError extends WeftError {
+  declare readonly code: 'ERR_SEMAPHORE_OVERFLOW';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SEMAPHORE_OVERFLOW', options);
+  }
+}
+named(SemaphoreOverflowError, 'SemaphoreOverflowError');
 /** More threads wait on a `Condition` at once than it has waiter slots (see its `maxWaiters` option). */
-export class TooManyWaitersError extends subclass('TooManyWaitersError', 'ERR_TOO_MANY_WAITERS') {}
+export class TooManyWaitersError extends WeftError {
+  declare readonly code: 'ERR_TOO_MANY_WAITERS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_TOO_MANY_WAITERS', options);
+  }
+}
+named(TooManyWaitersError, 'TooManyWaitersError');
 /** `JoinableQueue.taskDone()` called more times than items were put (Python's `ValueError`). */
-export class TaskDoneError extends subclass('TaskDoneError', 'ERR_TASK_DONE') {}
+export class TaskDoneError extends WeftError {
+  declare readonly code: 'ERR_TASK_DONE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_TASK_DONE', options);
+  }
+}
+named(TaskDoneError, 'TaskDoneError');

@@ -28,8 +28,8 @@ const waiter = ({ data, h }) => {
   try {
     h.bump(ctl, 0); // registered intent; the main thread polls the slots to know we sleep
     const ok = cond.wait(20_000);
+    Atomics.store(ctl, 4 + Atomics.add(ctl, 3, 1), id); // wake-up order, recorded before the count
     h.bump(ctl, 1);
-    Atomics.store(ctl, 4 + Atomics.add(ctl, 3, 1), id); // wake-up order
     return ok;
   } finally {
     cond.release();
