@@ -124,7 +124,7 @@ export function spinWhile(i32: Int32Array, index: number, expected: number, poli
 }
 
 /** After a spin ran out and the thread parked for `waitedMs`: learn whether spinning longer pays. */
-function learn(policy: SpinPolicy, waitedMs: number): void {
+export function learn(policy: SpinPolicy, waitedMs: number): void {
   policy.budget = waitedMs < SHORT_WAIT_MS
     ? Math.min(MAX_SPIN, policy.budget * 2)
     : Math.max(MIN_SPIN, policy.budget >> 1);

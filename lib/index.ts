@@ -12,6 +12,7 @@ export { Event, type EventOptions } from './event.js';
 export { type Placement, type SharedHandle } from './layout.js';
 export { Lock, type LockOptions } from './lock.js';
 export { Connection, Pipe, type PipeOptions } from './pipe.js';
+export { Pool, type ApplyOptions, type MapOptions, type PoolOptions } from './pool.js';
 export { type CommonOptions } from './primitive.js';
 export { JoinableQueue, Queue, type QueueOptions } from './queue.js';
 export { revive } from './revive.js';

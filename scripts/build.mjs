@@ -15,3 +15,8 @@ for (const project of ['tsconfig.json', 'tsconfig.cjs.json']) {
 }
 mkdirSync(join(root, 'dist/cjs'), { recursive: true });
 writeFileSync(join(root, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');
+// import.meta does not exist in CommonJS: the pool finds its worker script from __dirname there.
+writeFileSync(join(root, 'dist/cjs/pool-worker-url.js'), `"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.POOL_WORKER_URL = require("node:url").pathToFileURL(require("node:path").join(__dirname, "pool-worker.js"));
+`);
