@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * What the pool's thread and its workers agree on: the layout of a worker's channel block, the
  * pool-wide control words, and the shape of task and result messages. Internal.
@@ -56,4 +57,55 @@ export interface PoolWorkerData {
   initargs: unknown[] | undefined;
   maxTasks: number;
   name: string | undefined;
+}
+
+/**
+ * Arrays of numbers cross the port as a transferred Float64Array (structured clone spends far
+ * more per element than a copy); `unpackNumbers` turns them back into arrays.
+ */
+export function packNumbers(value: unknown): { packed: Float64Array } | null {
+  if (!Array.isArray(value) || value.length < 64) return null;
+  const n = value.length;
+  const f = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = value[i];
+    if (typeof v !== 'number' || !(i in value)) return null;
+    f[i] = v;
+  }
+  return { packed: f };
+}
+
+export function unpackNumbers(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || !((value as { packed?: unknown }).packed instanceof Float64Array)) return value;
+  const f = (value as { packed: Float64Array }).packed;
+  const out = new Array<number>(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = f[i]!;
+  return out;
+}
+
+/**
+ * Reads the port message for task `id`, setting aside any other (a message posted for a task
+ * that was then dispatched elsewhere, or out of order).
+ */
+export function takeFromPort(port: import('node:worker_threads').MessagePort, stash: Map<number, unknown>, id: number,
+  receive: (p: import('node:worker_threads').MessagePort) => { message: unknown } | undefined): unknown {
+  if (stash.has(id)) {
+    const v = stash.get(id);
+    stash.delete(id);
+    return v;
+  }
+  for (;;) {
+    const m = receive(port)?.message as { id: number; payload: unknown } | undefined;
+    if (m === undefined) throw new Error(`weft pool: the message for task ${id} did not arrive`);
+    const payload = unpackNumbers(m.payload);
+    if (m.id === id) return payload;
+    stash.set(m.id, payload);
+  }
+}
+
+/** Posts `payload` for task `id`, transferring packed numbers. */
+export function postToPort(port: import('node:worker_threads').MessagePort, id: number, payload: unknown): void {
+  const packed = packNumbers(payload);
+  if (packed) port.postMessage({ id, payload: packed }, [packed.packed.buffer as ArrayBuffer]);
+  else port.postMessage({ id, payload });
 }

@@ -15,7 +15,8 @@ import { runSync, wake, type Machine } from './futex.js';
 import { EMPTY, Ring } from './ring.js';
 import { revive } from './revive.js';
 import {
-  CHANNEL, CONTROL, KIND_APPLY, KIND_MAP, KIND_STARMAP, VIA_PORT, type PoolWorkerData, type TaskMessage,
+  CHANNEL, CHANNEL_CAPACITY, CONTROL, KIND_APPLY, KIND_MAP, KIND_STARMAP, postToPort, takeFromPort, VIA_PORT,
+  type PoolWorkerData, type TaskMessage,
 } from './pool-protocol.js';
 
 const data = workerData as PoolWorkerData;
@@ -25,6 +26,11 @@ const results = new Ring(data.buffer, CHANNEL.RESULTS_AT, 0, 0, false, `${label}
 const channel = new Int32Array(data.buffer, 0, CHANNEL.HEADER_SLOTS);
 const control = new Int32Array(data.control);
 const encoder = new Encoder();
+/** Port messages read ahead of the task they belong to. */
+const stash = new Map<number, unknown>();
+/** Encoded messages above this size travel through the port, not the rings (as in pool.ts). */
+const LARGE = CHANNEL_CAPACITY >> 2;
+const LONG_CHUNK = 2048;
 const readTask = (_h: number, bytes: Uint8Array, start: number, end: number) => decode(bytes, start, end) as TaskMessage;
 
 type Fn = (...args: unknown[]) => unknown;
@@ -39,20 +45,39 @@ function serializeError(e: unknown): { name: string; message: string; stack: str
 
 function send(id: number, ok: boolean, value: unknown): void {
   let bytes: Uint8Array;
+  if (ok && Array.isArray(value) && value.length > LONG_CHUNK) {
+    // A long chunk's results go through the port without being encoded first.
+    try {
+      postToPort(data.port, id, value);
+      bytes = encoder.encode([id, 1, VIA_PORT], label, 'result');
+      return deliver(bytes);
+    } catch {
+      // fall through: encode reports what cannot be sent
+    }
+  }
   try {
-    bytes = encoder.encode([id, ok ? 1 : 0, value], `${label}: result`);
+    bytes = encoder.encode([id, ok ? 1 : 0, value], label, 'result');
+    if (bytes.length > LARGE) {
+      // Too large for the ring (a big map chunk's results): through the port.
+      postToPort(data.port, id, value);
+      bytes = encoder.encode([id, ok ? 1 : 0, VIA_PORT], label, 'result');
+    }
   } catch (e) {
-    bytes = encoder.encode([id, 0, serializeError(e)], `${label}: result`);
+    bytes = encoder.encode([id, 0, serializeError(e)], label, 'result');
     if (ok) {
       // Shared memory cannot travel as bytes: post the result through the port instead.
       try {
-        data.port.postMessage({ id, value });
-        bytes = encoder.encode([id, 1, VIA_PORT], `${label}: result`);
+        postToPort(data.port, id, value);
+        bytes = encoder.encode([id, 1, VIA_PORT], label, 'result');
       } catch {
         // Not cloneable at all: a result that cannot be sent rejects that task only.
       }
     }
   }
+  deliver(bytes);
+}
+
+function deliver(bytes: Uint8Array): void {
   if (!results.tryPut(bytes, 0, -1, false)) runSync(results.put(bytes, 0, -1, Infinity, true, false));
   if (Atomics.load(control, CONTROL.MAIN_WAITING) !== 0) {
     Atomics.add(control, CONTROL.RESULT_SEQ, 1);
@@ -90,7 +115,7 @@ async function main(): Promise<void> {
     const task = nextTask();
     if (task === null) return;
     const [id, name, sent, kind] = task;
-    const args = sent === VIA_PORT ? (receiveMessageOnPort(data.port)?.message as { args: unknown } | undefined)?.args : sent;
+    const args = sent === VIA_PORT ? takeFromPort(data.port, stash, id, receiveMessageOnPort) : sent;
     Atomics.store(channel, CHANNEL.STARTED, id);
     try {
       const fn = find(name);

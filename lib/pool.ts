@@ -37,7 +37,8 @@ import { revive } from './revive.js';
 import { EMPTY, Ring } from './ring.js';
 import { POOL_WORKER_URL } from './pool-worker-url.js';
 import {
-  CHANNEL, CHANNEL_CAPACITY, CONTROL, KIND_APPLY, KIND_MAP, KIND_STARMAP, VIA_PORT, type PoolWorkerData, type ResultMessage,
+  CHANNEL, CHANNEL_CAPACITY, CONTROL, KIND_APPLY, KIND_MAP, KIND_STARMAP, postToPort, takeFromPort, VIA_PORT,
+  type PoolWorkerData, type ResultMessage,
 } from './pool-protocol.js';
 
 /** Options of `new Pool()`. */
@@ -67,6 +68,11 @@ export interface MapOptions {
 }
 
 const PREFETCH = 64;
+/** Encoded messages above this size travel through the worker's MessagePort, not its rings. */
+const LARGE = CHANNEL_CAPACITY >> 2;
+/** map chunks longer than this go through the port without being encoded first. */
+const LONG_CHUNK = 2048;
+const LONG = Symbol('long chunk');
 
 interface Task {
   id: number;
@@ -94,6 +100,8 @@ interface Slot {
   results: Ring;
   port: MessagePort;
   inflight: Task[];
+  /** Port messages read ahead of the result they belong to. */
+  stash: Map<number, unknown>;
   dispatched: number;
   exited: Promise<void>;
   gone: boolean;
@@ -295,17 +303,26 @@ export class Pool {
     if (timeout !== undefined) checkMs(this, timeout);
     if (signal?.aborted) throw signal.reason;
     const id = this.#nextId++;
-    let bytes: Uint8Array;
+    let bytes!: Uint8Array;
     let portArgs: unknown;
     try {
-      bytes = this.#encoder.encode([id, name, args, kind], `${this}: ${name}()`).slice();
+      // A long chunk certainly goes through the port: do not encode it just to find that out
+      // (postMessage at dispatch reports what cannot be cloned, rejecting this call).
+      if (kind !== KIND_APPLY && (args as unknown[]).length > LONG_CHUNK) throw LONG;
+      bytes = this.#encoder.encode([id, name, args, kind], this, name).slice();
+      // A large task (a big map chunk) would not fit the ring: it goes through the port too.
+      if (bytes.length > LARGE) portArgs = args;
     } catch (e) {
-      // Shared memory cannot travel as bytes: send the arguments through the worker's port.
-      if (!containsShared(args)) throw e;
-      portArgs = args;
-      bytes = this.#encoder.encode([id, name, VIA_PORT, kind], `${this}: ${name}()`).slice();
-      structuredClone(args); // throws now, at the call, if something else in them cannot be sent
+      if (e === LONG) {
+        portArgs = args;
+      } else {
+        // Shared memory cannot travel as bytes: send the arguments through the worker's port.
+        if (!containsShared(args)) throw e;
+        portArgs = args;
+        structuredClone(args); // throws now, at the call, if something else in them cannot be sent
+      }
     }
+    if (portArgs !== undefined) bytes = this.#encoder.encode([id, name, VIA_PORT, kind], this, name).slice();
     let resolve!: (v: unknown) => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<unknown>((res, rej) => { resolve = res; reject = rej; });
@@ -380,7 +397,7 @@ export class Pool {
     let onExit!: () => void;
     const slot: Slot = {
       worker, threadId: worker.threadId, buffer, channel: new Int32Array(buffer, 0, CHANNEL.HEADER_SLOTS), tasks, results, port: port1,
-      inflight: [], dispatched: 0, exited: new Promise<void>((r) => { onExit = r; }), gone: false,
+      inflight: [], stash: new Map(), dispatched: 0, exited: new Promise<void>((r) => { onExit = r; }), gone: false,
     };
     worker.on('message', (m: { initError?: { name: string; message: string; stack?: string } }) => {
       if (m && typeof m === 'object' && m.initError) this.#breakPool(m.initError);
@@ -491,11 +508,17 @@ export class Pool {
       while (this.#queue.size > 0 && slot.inflight.length < PREFETCH && !slot.gone &&
              (this.#maxTasks === 0 || slot.dispatched < this.#maxTasks)) {
         const task = this.#queue.peek()!;
-        if (task.portArgs !== undefined) slot.port.postMessage({ id: task.id, args: task.portArgs });
-        if (!slot.tasks.tryPut(task.bytes, 0, -1, false)) {
-          if (task.portArgs !== undefined) receiveMessageOnPort(slot.port); // not sent after all: take it back
-          break;
+        if (task.portArgs !== undefined) {
+          try {
+            postToPort(slot.port, task.id, task.portArgs);
+          } catch (e) {
+            this.#queue.shift();
+            this.#settle(task, false, new TypeError(`${this}: task ${task.id}: its arguments cannot be sent: ${(e as Error).message}`));
+            continue;
+          }
         }
+        // (If the ring is full, arguments already posted stay in that worker's stash, unused.)
+        if (!slot.tasks.tryPut(task.bytes, 0, -1, false)) break;
         this.#queue.shift();
         task.state = 'dispatched';
         slot.inflight.push(task);
@@ -522,7 +545,7 @@ export class Pool {
       if (r === EMPTY) return n;
       n++;
       let [id, ok, value] = r as ResultMessage;
-      if (value === VIA_PORT) value = (receiveMessageOnPort(slot.port)?.message as { value: unknown } | undefined)?.value;
+      if (value === VIA_PORT) value = takeFromPort(slot.port, slot.stash, id, receiveMessageOnPort);
       const i = slot.inflight.findIndex((t) => t.id === id);
       const task = i >= 0 ? slot.inflight.splice(i, 1)[0]! : this.#byId.get(id);
       if (task === undefined) continue;
@@ -541,7 +564,7 @@ export class Pool {
     if (iterable === null || typeof (iterable as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
       throw new TypeError(`${this}: map('${name}', iterable): not iterable: ${describe(iterable)}`);
     }
-    const items = [...iterable];
+    const items = Array.isArray(iterable) ? iterable : [...iterable];
     let chunksize = options.chunksize;
     if (chunksize === undefined) {
       // Python's default: about four chunks per worker.
@@ -555,7 +578,10 @@ export class Pool {
     const settled = await Promise.allSettled(chunks);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    return settled.flatMap((s) => (s as PromiseFulfilledResult<R[]>).value);
+    const out = new Array<R>(items.length);
+    let k = 0;
+    for (const s of settled) for (const v of (s as PromiseFulfilledResult<R[]>).value) out[k++] = v;
+    return out;
   }
 
   async *#lazyMap<R>(name: string, iterable: Iterable<unknown> | AsyncIterable<unknown>, options: MapOptions, ordered: boolean): AsyncIterableIterator<R> {
