@@ -18,3 +18,6 @@ export { JoinableQueue, Queue, type QueueOptions } from './queue.js';
 export { revive } from './revive.js';
 export { RLock, type RLockOptions } from './rlock.js';
 export { BoundedSemaphore, Semaphore, type SemaphoreOptions } from './semaphore.js';
+export { SharedArray } from './shared-array.js';
+export { type TypeName } from './ctypes.js';
+export { Value, type SharedDataOptions } from './value.js';

@@ -28,7 +28,8 @@ export const KINDS = {
   Event: { id: 5, version: 1 },
   Condition: { id: 6, version: 1 },
   Barrier: { id: 7, version: 1 },
-  // 8, 9: Value, SharedArray
+  Value: { id: 8, version: 1 },
+  SharedArray: { id: 9, version: 1 },
   Queue: { id: 10, version: 1 },
   JoinableQueue: { id: 11, version: 1 },
   Pipe: { id: 12, version: 1 },

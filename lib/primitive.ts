@@ -30,6 +30,11 @@ export interface Block {
 // Set by fromClone() for the duration of one constructor call.
 let pending: Block | null = null;
 
+/** True while `from()` restores a clone: a constructor must not validate its (absent) arguments then. */
+export function restoring(): boolean {
+  return pending !== null;
+}
+
 /**
  * Called first thing in a constructor: returns the block of the clone being restored by
  * {@link fromClone}, or allocates a fresh one as `options` ask.

@@ -15,9 +15,11 @@ import { Connection, Pipe } from './pipe.js';
 import { JoinableQueue, Queue } from './queue.js';
 import { RLock } from './rlock.js';
 import { BoundedSemaphore, Semaphore } from './semaphore.js';
+import { SharedArray } from './shared-array.js';
+import { Value } from './value.js';
 
 const classes: Record<string, { from(value: unknown): unknown }> = {
-  Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Queue, JoinableQueue, Pipe, Connection,
+  Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Queue, JoinableQueue, Pipe, Connection, Value, SharedArray,
 };
 
 function isClone(value: object): boolean {
