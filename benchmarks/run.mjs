@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
 let failed = 0;
-for (const name of ['sync', 'codec', 'channels', 'pool']) {
+for (const name of ['sync', 'shared-data', 'codec', 'channels', 'pool']) {
   process.stderr.write(`\n== benchmarks/${name}.mjs ${args.join(' ')}\n`);
   const r = spawnSync(process.execPath, [new URL(`./${name}.mjs`, import.meta.url).pathname, ...args], { stdio: 'inherit' });
   if (r.status !== 0) failed++;
