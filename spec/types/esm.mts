@@ -31,3 +31,23 @@ const code: string = err.code;
 void [value, set, back, restored, code, TimeoutError, NotHeldError, BrokenBarrierError];
 // @ts-expect-error: a Barrier needs its parties.
 new Barrier();
+
+// Shared data, channels and the pool.
+import { JoinableQueue, Pipe, Pool, Queue, SharedArray, Value, type Connection } from 'weft';
+const hits = new Value('q', 2n ** 33n);
+const h64: bigint = hits.add(1n);
+const f = new Value('d', 1.5);
+const fv: number = f.value;
+const xs = new SharedArray('i', [1, 2]);
+const x0: number = xs.get(0);
+const q = new Queue<{ id: number }>({ maxsize: 10 });
+q.put({ id: 1 });
+const item: { id: number } = q.get(0);
+const jq = new JoinableQueue<string>();
+const joined: boolean = jq.join(0);
+const [ca, cb]: Connection[] = [...new Pipe()];
+const pool = new Pool({ filename: new URL('file:///tasks.mjs'), size: 2 });
+const squared: Promise<number> = pool.apply<number>('square', [3]);
+void [h64, fv, x0, item, joined, ca, cb, squared];
+// @ts-expect-error: a bigint Value takes bigints.
+hits.add(1);
