@@ -38,7 +38,7 @@ import { attach, describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
   EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, KEEP, LENGTH_MASK, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS,
-  ringBytes, ringCapacity, CLOSED_READ, CLOSED_WRITE,
+  ringBytes, ringCapacity, untilClosed, untilClosedAsync, CLOSED_READ, CLOSED_WRITE,
 } from './ring.js';
 
 const DUPLEX = 1;
@@ -308,31 +308,13 @@ export class Connection<T = unknown> {
   }
 
   /** Receives messages until the peer closes. */
-  *[Symbol.iterator](): Iterator<T> {
-    for (;;) {
-      let v: T;
-      try {
-        v = this.recv();
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
-      yield v;
-    }
+  [Symbol.iterator](): Iterator<T> {
+    return untilClosed(() => this.recv());
   }
 
   /** Receives messages, without blocking the event loop, until the peer closes. */
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      let v: T;
-      try {
-        v = await this.recvAsync();
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
-      yield v;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return untilClosedAsync(() => this.recvAsync());
   }
 
   toString(): string {

@@ -25,12 +25,13 @@
  * | 64…     | DATA         | see ring.ts         | no        | the ring's bytes (`capacity`)            |
  */
 import { decode, Encoder } from './codec.js';
-import { ClosedError, QueueEmptyError, QueueFullError, TaskDoneError } from './errors.js';
+import { QueueEmptyError, QueueFullError, TaskDoneError } from './errors.js';
 import { checkTimeout, deadlineOf, runAsync, runSync, sleep, wake, TIMED_OUT, type Machine } from './futex.js';
 import { describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, ringBytes, ringCapacity, CLOSED_WRITE,
+  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, ringBytes, ringCapacity, untilClosed, untilClosedAsync,
+  CLOSED_WRITE,
 } from './ring.js';
 
 const UNFINISHED = 1;
@@ -218,31 +219,13 @@ export class Queue<T = unknown> {
   }
 
   /** Yields items until the queue is closed and drained. */
-  *[Symbol.iterator](): Iterator<T> {
-    for (;;) {
-      let item: T;
-      try {
-        item = this.get();
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
-      yield item;
-    }
+  [Symbol.iterator](): Iterator<T> {
+    return untilClosed(() => this.get());
   }
 
   /** Yields items, without blocking the event loop, until the queue is closed and drained. */
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      let item: T;
-      try {
-        item = await this.getAsync();
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
-      yield item;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return untilClosedAsync(() => this.getAsync());
   }
 
   toString(): string {

@@ -499,3 +499,31 @@ export class Ring {
     wake(i32, SPACE_SEQ);
   }
 }
+
+/** Yields `next()` until it throws `ClosedError` (a drained, closed channel): the channels' iterators. */
+export function* untilClosed<T>(next: () => T): Generator<T, void, undefined> {
+  for (;;) {
+    let v: T;
+    try {
+      v = next();
+    } catch (e) {
+      if (e instanceof ClosedError) return;
+      throw e;
+    }
+    yield v;
+  }
+}
+
+/** As `untilClosed`, awaiting `next()`. */
+export async function* untilClosedAsync<T>(next: () => Promise<T>): AsyncGenerator<T, void, undefined> {
+  for (;;) {
+    let v: T;
+    try {
+      v = await next();
+    } catch (e) {
+      if (e instanceof ClosedError) return;
+      throw e;
+    }
+    yield v;
+  }
+}
