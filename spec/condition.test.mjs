@@ -12,7 +12,7 @@ after(terminateAll);
 
 /** Threads registered as waiting on `cond` right now (slots WAITING or SLEEPING). */
 function waiting(cond) {
-  const cap = slot(cond, 2);
+  const cap = slot(cond, CONDITION_LAYOUT.CAPACITY);
   let n = 0;
   for (let k = 0; k < cap; k++) {
     const st = slot(cond, CONDITION_LAYOUT.SLOTS_AT + 2 * k);

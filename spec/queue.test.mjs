@@ -294,4 +294,40 @@ describe('Queue: stress', () => {
     for (let k = 0; k < counts.length; k++) if (counts[k] !== 1) wrong.push([k, counts[k]]);
     assert.deepEqual(wrong.slice(0, 5), [], 'every item delivered exactly once');
   });
+
+  test('close in the middle of traffic: every put that returned is delivered, every other put threw ClosedError', async () => {
+    const q = new Queue({ capacity: 1024 });
+    const stats = new Int32Array(new SharedArrayBuffer(16)); // [put ok, put refused, got]
+    const producer = async ({ data }) => {
+      const { q, stats } = data;
+      for (let i = 0; ; i++) {
+        try {
+          if (i % 3 === 0) await q.putAsync({ i, pad: 'p'.repeat(i % 50) }, 30_000);
+          else q.put({ i, pad: 'p'.repeat(i % 50) }, 30_000);
+          Atomics.add(stats, 0, 1);
+        } catch (e) {
+          if (e.name !== 'ClosedError') throw e;
+          Atomics.add(stats, 1, 1);
+          return i;
+        }
+      }
+    };
+    const consumer = async ({ data }) => {
+      const { q, stats } = data;
+      let got = 0;
+      for await (const item of q) {
+        if (item.pad.length !== item.i % 50) throw new Error('garbled');
+        got++;
+      }
+      Atomics.add(stats, 2, got);
+      return got;
+    };
+    const ps = [0, 1].map(() => spawn(producer, { q, stats }, { ms: 60_000 }));
+    const cs = [0, 1].map(() => spawn(consumer, { q, stats }, { ms: 60_000 }));
+    await until(() => Atomics.load(stats, 0) > 2_000 * STRESS, 30_000, 'traffic');
+    q.close();
+    await Promise.all([...ps, ...cs]);
+    assert.equal(Atomics.load(stats, 1), 2, 'each producer was refused once, then stopped');
+    assert.equal(Atomics.load(stats, 2), Atomics.load(stats, 0), 'every successful put was delivered');
+  });
 });
