@@ -7,6 +7,16 @@ import { until } from './helpers/sync.mjs';
 import { spawn, terminateAll } from './helpers/workers.mjs';
 
 const STRESS = Number(process.env.WEFT_STRESS ?? 1);
+
+/** A worker body: one wait on data.b; says 'passed' or the error's name. */
+const waitOnce = ({ data }) => {
+  try {
+    data.b.wait(20_000);
+    return 'passed';
+  } catch (e) {
+    return e.name;
+  }
+};
 after(terminateAll);
 
 describe('Barrier: single thread', () => {
@@ -86,14 +96,7 @@ describe('Barrier: across threads', () => {
 
   test('an action that throws: that thread gets its error, the others BrokenBarrierError', async () => {
     const b = new Barrier(2);
-    const w = spawn(({ data }) => {
-      try {
-        data.b.wait(20_000);
-        return 'passed';
-      } catch (e) {
-        return e.name;
-      }
-    }, { b });
+    const w = spawn(waitOnce, { b });
     await until(() => b.nWaiting === 1, 10_000, 'the worker to wait');
     const local = Barrier.from(structuredClone(b), { action: () => { throw new Error('action failed'); } });
     assert.throws(() => local.wait(20_000), /action failed/);
@@ -103,14 +106,7 @@ describe('Barrier: across threads', () => {
 
   test('reset() while threads wait: they get BrokenBarrierError; the barrier works afterwards', async () => {
     const b = new Barrier(3);
-    const body = ({ data }) => {
-      try {
-        data.b.wait(20_000);
-        return 'passed';
-      } catch (e) {
-        return e.name;
-      }
-    };
+    const body = waitOnce;
     const ws = [spawn(body, { b }), spawn(body, { b })];
     await until(() => b.nWaiting === 2, 10_000, 'two waiters');
     b.reset();
@@ -123,14 +119,7 @@ describe('Barrier: across threads', () => {
 
   test('abort() wakes waiters with BrokenBarrierError; waitAsync twin', async () => {
     const b = new Barrier(3);
-    const w = spawn(({ data }) => {
-      try {
-        data.b.wait(20_000);
-        return 'passed';
-      } catch (e) {
-        return e.name;
-      }
-    }, { b });
+    const w = spawn(waitOnce, { b });
     const p = b.waitAsync(20_000).then(() => 'passed', (e) => (e instanceof BrokenBarrierError ? e.name : String(e)));
     await until(() => b.nWaiting === 2, 10_000, 'two waiters');
     b.abort();

@@ -9,6 +9,23 @@ import { spawn, terminateAll } from './helpers/workers.mjs';
 const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 after(terminateAll);
 
+/**
+ * A worker takes `lock` and holds it until ctl[1] is signalled; returns once it holds it.
+ * Releasing: `signal(ctl, 1); await w`.
+ */
+function holdInWorker(lock) {
+  const ctl = control();
+  const w = spawn(({ data, h }) => {
+    data.lock.acquire();
+    h.signal(data.ctl, 0);
+    h.awaitAtLeast(data.ctl, 1, 1, 20_000);
+    data.lock.release();
+    return true;
+  }, { lock, ctl });
+  awaitAtLeast(ctl, 0);
+  return { ctl, w };
+}
+
 /** True once some thread has announced itself asleep on the lock (the CONTENDED bit). */
 const contended = (lock) => (slot(lock, LOCK_LAYOUT.STATE) & 1) === 1;
 
@@ -179,15 +196,7 @@ describe('Lock: across threads', () => {
 
   test('acquire(timeout) times out while another thread holds it', async () => {
     const lock = new Lock();
-    const ctl = control();
-    const w = spawn(({ data, h }) => {
-      data.lock.acquire();
-      h.signal(data.ctl, 0);
-      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
-      data.lock.release();
-      return true;
-    }, { lock, ctl });
-    awaitAtLeast(ctl, 0);
+    const { ctl, w } = holdInWorker(lock);
     const t0 = performance.now();
     assert.equal(lock.acquire(150), false);
     const elapsed = performance.now() - t0;
@@ -205,15 +214,7 @@ describe('Lock: across threads', () => {
 
   test('acquireAsync does not block the event loop and resolves when released', async () => {
     const lock = new Lock();
-    const ctl = control();
-    const w = spawn(({ data, h }) => {
-      data.lock.acquire();
-      h.signal(data.ctl, 0);
-      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
-      data.lock.release();
-      return true;
-    }, { lock, ctl });
-    awaitAtLeast(ctl, 0);
+    const { ctl, w } = holdInWorker(lock);
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 1);
     const p = lock.acquireAsync(20_000);
