@@ -139,6 +139,8 @@ export class Ring {
   readonly #consumerLock: Lock;
   readonly #producerSpin: SpinPolicy;
   readonly #consumerSpin: SpinPolicy;
+  /** The HEAD a failed put attempt decided "full" on (see #attemptPut). */
+  #fullAt = 0;
   /** Scratch for records that straddle the end of the ring. */
   #scratch = new Uint8Array(256);
   readonly #label: string;
@@ -229,8 +231,8 @@ export class Ring {
         this.#dataArrived();
         return true;
       }
-      // Full: wait for a consumer to free space.
-      const head = Atomics.load(i32, HEAD);
+      // Full: wait for a consumer to move HEAD from where the attempt saw it.
+      const head = this.#fullAt;
       if (spin) {
         spin = false;
         if ((yield spinOnly(i32, HEAD, head, this.#producerSpin)) === CHANGED) continue;
@@ -255,15 +257,27 @@ export class Ring {
     const length = payload.length + (prefix >= 0 ? 4 : 0);
     const need = recordBytes(length);
     const tail = i32[TAIL]!; // only producers write TAIL, and we hold their lock
-    // Space, from the cached HEAD first; the real one only when the cache says full.
+    // Space, from the cached HEAD first; the real one only when the cache says full. On failure,
+    // #fullAt keeps the HEAD the decision was made on: the waiter must compare against that very
+    // value (a HEAD read after the failure could already include the get that made room, whose
+    // wake-up went to nobody, and the producer would sleep with room in the ring).
     if (this.capacity - ((tail - i32[SEEN_HEAD]!) >>> 0) < need) {
-      i32[SEEN_HEAD] = Atomics.load(i32, HEAD);
-      if (this.capacity - ((tail - i32[SEEN_HEAD]!) >>> 0) < need) return false;
+      const head = Atomics.load(i32, HEAD);
+      i32[SEEN_HEAD] = head;
+      if (this.capacity - ((tail - head) >>> 0) < need) {
+        this.#fullAt = head;
+        return false;
+      }
     }
     const limit = i32[MAXSIZE]!;
     if (limit !== 0 && ((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
+      // HEAD before GET_COUNT: a get that lands after this read of HEAD moves HEAD past it.
+      const head = Atomics.load(i32, HEAD);
       i32[SEEN_GET_COUNT] = Atomics.load(i32, GET_COUNT);
-      if (((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) return false;
+      if (((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
+        this.#fullAt = head;
+        return false;
+      }
     }
     const at = tail & this.#mask;
     this.#u32[at >> 2] = (length | flags) >>> 0;

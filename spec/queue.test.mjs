@@ -330,4 +330,17 @@ describe('Queue: stress', () => {
     assert.equal(Atomics.load(stats, 1), 2, 'each producer was refused once, then stopped');
     assert.equal(Atomics.load(stats, 2), Atomics.load(stats, 0), 'every successful put was delivered');
   });
+
+  test('a ring with room for one record: the producer is always woken when room appears', async () => {
+    // Regression: a producer that found the ring full once compared later HEADs with one it read
+    // after its failed attempt; a get landing in between was missed and both sides slept for ever.
+    const q = new Queue({ capacity: 64 });
+    const N = 5_000 * STRESS;
+    const w = spawn(({ data }) => {
+      for (let i = 0; i < data.N; i++) data.q.put('x'.repeat(30) + i, 10_000);
+      return data.N;
+    }, { q, N }, { ms: 60_000 });
+    for (let i = 0; i < N; i++) assert.equal(q.get(10_000), 'x'.repeat(30) + i);
+    assert.equal(await w, N);
+  });
 });
