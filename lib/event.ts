@@ -2,25 +2,26 @@
  * `Event` (Python's `threading.Event` / `multiprocessing.Event`): a flag threads wait on.
  *
  * ## Algorithm
- * Waiters never sleep on the flag itself but on a generation counter, GEN, which every `set()`
- * that turns the flag on increments (NOTES.md §3: park on a counter, never on a constant word).
- * A waiter reads GEN, then FLAG; if the flag is off it waits while GEN is unchanged, and returns
- * true as soon as GEN moves, even if `clear()` has already turned the flag off again. That keeps
- * CPython's rule: every thread waiting when `set()` ran returns true.
- * Ordering: `set` writes FLAG, then GEN, then reads WAITERS; a waiter reads GEN before FLAG and
- * counts itself in WAITERS before sleeping on GEN. So a waiter either sees the flag, or sleeps
- * on the old GEN and is woken (or finds GEN changed).
- * A `set()` that finds the flag already on changes nothing: no waiter can be between reading the
- * flag off and sleeping without a later `set()` moving GEN for it.
+ * One word holds both the flag and a generation: STATE = generation << 1 | flag. `set()` turns the
+ * flag on and bumps the generation in one CAS; `clear()` turns the flag off and keeps the
+ * generation. A waiter that finds the flag off sleeps on STATE while it is unchanged (NOTES.md §3:
+ * park on a counter, never on a constant word); while the flag is off, the only change STATE can
+ * undergo is a `set()`, so any change means "set happened" and the waiter returns true, even if
+ * `clear()` has already turned the flag off again. That keeps CPython's rule: every thread
+ * waiting when `set()` ran returns true.
+ * Why one word: with the flag and the generation in two words, a waiter could consume a `set()`
+ * through the flag, `clear()` it, wait again, and then see that same `set()`'s late generation bump
+ * as a new one (a spec caught exactly that).
+ * Ordering: `set` changes STATE, then reads WAITERS; a waiter counts itself in WAITERS before
+ * sleeping on STATE, so either it sees the change or `set` sees it and wakes it.
  *
  * ## Layout (Int32 slots; one 64-byte line)
- * | slot | name     | written by            | parked on | meaning                                  |
- * |------|----------|-----------------------|-----------|------------------------------------------|
- * | 0    | TAG      | creator, once         | no        | kind + layout version                    |
- * | 1    | FLAG     | set / clear           | no        | 1 when set                               |
- * | 2    | GEN      | set (off → on)        | yes       | count of off → on transitions (wraps)    |
- * | 3    | WAITERS  | sleeping waiters      | no        | threads asleep (or about to be) on GEN   |
- * | 4    | SPINNERS | spinning waiters      | no        | threads spinning on GEN now              |
+ * | slot | name     | written by            | parked on | meaning                                      |
+ * |------|----------|-----------------------|-----------|----------------------------------------------|
+ * | 0    | TAG      | creator, once         | no        | kind + layout version                        |
+ * | 1    | STATE    | set (CAS), clear (CAS)| yes       | generation << 1 \| flag (generation wraps)   |
+ * | 2    | WAITERS  | sleeping waiters      | no        | threads asleep (or about to be) on STATE     |
+ * | 3    | SPINNERS | spinning waiters      | no        | threads spinning on STATE now                |
  */
 import {
   checkTimeout, deadlineOf, runAsync, runSync, sleep, SpinPolicy, spinOnly, wake, CHANGED, TIMED_OUT, type Machine,
@@ -28,13 +29,13 @@ import {
 import { label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 
+const STATE = 1;
+const WAITERS = 2;
+const SPINNERS = 3;
 const FLAG = 1;
-const GEN = 2;
-const WAITERS = 3;
-const SPINNERS = 4;
 export const EVENT_SLOTS = LINE;
 /** Slot indices, for diagnostics and tests. */
-export const EVENT_LAYOUT = { FLAG, GEN, WAITERS, SPINNERS } as const;
+export const EVENT_LAYOUT = { STATE, WAITERS, SPINNERS } as const;
 
 export type EventOptions = CommonOptions;
 
@@ -62,19 +63,31 @@ export class Event {
   /** Sets the flag and wakes every waiting thread. */
   set(): void {
     const i32 = this.#i32;
-    if (Atomics.exchange(i32, FLAG, 1) !== 0) return;
-    Atomics.add(i32, GEN, 1);
-    if (Atomics.load(i32, WAITERS) > 0) wake(i32, GEN);
+    let s = Atomics.load(i32, STATE);
+    for (;;) {
+      if ((s & FLAG) !== 0) return;
+      // Flag on and generation + 1, in one step.
+      const seen = Atomics.compareExchange(i32, STATE, s, (s + 2) | FLAG);
+      if (seen === s) break;
+      s = seen;
+    }
+    if (Atomics.load(i32, WAITERS) > 0) wake(i32, STATE);
   }
 
   /** Clears the flag; later `wait`s block until the next `set()`. */
   clear(): void {
-    Atomics.store(this.#i32, FLAG, 0);
+    const i32 = this.#i32;
+    let s = Atomics.load(i32, STATE);
+    while ((s & FLAG) !== 0) {
+      const seen = Atomics.compareExchange(i32, STATE, s, s & ~FLAG);
+      if (seen === s) return;
+      s = seen;
+    }
   }
 
   /** True while the flag is set. */
   isSet(): boolean {
-    return Atomics.load(this.#i32, FLAG) !== 0;
+    return (Atomics.load(this.#i32, STATE) & FLAG) !== 0;
   }
 
   /**
@@ -83,7 +96,7 @@ export class Event {
    */
   wait(timeout?: number): boolean {
     checkTimeout(timeout, this, 'wait');
-    if (Atomics.load(this.#i32, FLAG) !== 0) return true;
+    if ((Atomics.load(this.#i32, STATE) & FLAG) !== 0) return true;
     if (timeout === 0) return false;
     return runSync(this.#waitMachine(deadlineOf(timeout, this, 'wait'), true));
   }
@@ -92,7 +105,7 @@ export class Event {
   waitAsync(timeout?: number): Promise<boolean> {
     try {
       checkTimeout(timeout, this, 'waitAsync');
-      if (Atomics.load(this.#i32, FLAG) !== 0) return Promise.resolve(true);
+      if ((Atomics.load(this.#i32, STATE) & FLAG) !== 0) return Promise.resolve(true);
       if (timeout === 0) return Promise.resolve(false);
       return runAsync(this.#waitMachine(deadlineOf(timeout, this, 'waitAsync'), false));
     } catch (e) {
@@ -106,16 +119,16 @@ export class Event {
 
   *#waitMachine(deadline: number, spin: boolean): Machine<boolean> {
     const i32 = this.#i32;
-    // Ordering: GEN before FLAG (see the module comment).
-    const gen = Atomics.load(i32, GEN);
-    if (Atomics.load(i32, FLAG) !== 0) return true;
-    if (spin && (yield spinOnly(i32, GEN, gen, this.#spin)) === CHANGED) return true;
+    const s = Atomics.load(i32, STATE);
+    if ((s & FLAG) !== 0) return true;
+    // While the flag is off, STATE changes only by a set(): any change means we were set.
+    if (spin && (yield spinOnly(i32, STATE, s, this.#spin)) === CHANGED) return true;
     Atomics.add(i32, WAITERS, 1);
     try {
       for (;;) {
-        const outcome = yield sleep(i32, GEN, gen, deadline, this.#spin);
-        if (Atomics.load(i32, GEN) !== gen) return true;
-        if (outcome === TIMED_OUT) return Atomics.load(i32, FLAG) !== 0;
+        const outcome = yield sleep(i32, STATE, s, deadline, this.#spin);
+        if (Atomics.load(i32, STATE) !== s) return true;
+        if (outcome === TIMED_OUT) return false;
       }
     } finally {
       Atomics.sub(i32, WAITERS, 1);

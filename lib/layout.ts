@@ -25,7 +25,7 @@ export const KINDS = {
   RLock: { id: 2, version: 1 },
   Semaphore: { id: 3, version: 1 },
   BoundedSemaphore: { id: 4, version: 1 },
-  Event: { id: 5, version: 1 },
+  Event: { id: 5, version: 2 },
   Condition: { id: 6, version: 1 },
   Barrier: { id: 7, version: 1 },
   Value: { id: 8, version: 1 },
