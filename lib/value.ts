@@ -28,6 +28,8 @@ const TYPE = 1;
 const SEQ = 2;
 const DATA_AT = 16; // bytes
 const VALUE_SLOTS = 6;
+/** Slot indices (and the data's byte offset), for diagnostics and tests. */
+export const VALUE_LAYOUT = { TYPE, SEQ, DATA_AT } as const;
 
 /** Options of `new Value()` and `new SharedArray()`. */
 export interface SharedDataOptions extends CommonOptions {

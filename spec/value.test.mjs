@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Lock, revive, RLock, SharedArray, Value, WeftError } from 'weft';
 import { spawn, terminateAll } from './helpers/workers.mjs';
+import { awaitAtLeast, control } from './helpers/sync.mjs';
+import { VALUE_LAYOUT } from '../dist/esm/value.js';
 
 const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 after(terminateAll);
@@ -205,5 +207,25 @@ describe('Value and SharedArray: across threads', () => {
     assert.equal(w, writes);
     assert.ok(r > 0, 'the reader read while the writer wrote');
     assert.equal(v.value, writes * (1 + 2 ** -40));
+  });
+
+  test('a float64 read never returns a value while a write is under way (the seqlock)', async () => {
+    // Stage a write in progress by hand: SEQ odd, garbage in the data. A reader must wait for the
+    // write to finish and see the finished value; without the seqlock it would return the garbage.
+    const v = new Value('d', 1.5, { lock: false });
+    const i32 = new Int32Array(v.buffer, v.byteOffset, VALUE_LAYOUT.SEQ + 1);
+    const data = new Float64Array(v.buffer, v.byteOffset + VALUE_LAYOUT.DATA_AT, 1);
+    const seq = Atomics.load(i32, VALUE_LAYOUT.SEQ);
+    Atomics.store(i32, VALUE_LAYOUT.SEQ, seq + 1);
+    data[0] = 666;
+    const ctl = control();
+    const reader = spawn(({ data, h }) => {
+      h.signal(data.ctl, 0);
+      return data.v.value;
+    }, { v, ctl });
+    awaitAtLeast(ctl, 0);
+    data[0] = 2.5;
+    Atomics.store(i32, VALUE_LAYOUT.SEQ, seq + 2);
+    assert.equal(await reader, 2.5);
   });
 });
