@@ -141,8 +141,14 @@ export class Condition {
    * Throws `NotHeldError` if this thread does not hold the lock.
    */
   wait(timeout?: number): boolean {
-    const [slot, saved, deadline] = this.#enter(timeout, 'wait');
-    if (timeout !== 0 && spinWhile(this.#i32, slot, WAITING, this.#spin)) {
+    checkTimeout(timeout, this, 'wait');
+    return this.#waitUntil(timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'wait'));
+  }
+
+  /** `wait` with an absolute deadline (-Infinity: do not wait), shared with `waitFor`. */
+  #waitUntil(deadline: number): boolean {
+    const [slot, saved] = this.#enter(undefined, 'wait');
+    if (deadline !== -Infinity && spinWhile(this.#i32, slot, WAITING, this.#spin)) {
       // Notified while spinning (only a notifier moves a slot off WAITING): no machine needed.
       Atomics.store(this.#i32, slot, FREE);
       this.lock.acquire(); // this thread released it in #enter: no self-deadlock possible
@@ -170,10 +176,9 @@ export class Condition {
     checkTimeout(timeout, this, 'waitFor');
     const deadline = deadlineOf(timeout, this, 'waitFor');
     let result = predicate();
-    while (!result) {
-      const left = deadline - now();
-      if (left <= 0) break;
-      this.wait(left);
+    // (The deadline is absolute: no clock reads in the loop while there is none.)
+    while (!result && (deadline === Infinity || deadline > now())) {
+      this.#waitUntil(deadline);
       result = predicate();
     }
     return result;
