@@ -202,7 +202,8 @@ export class Connection<T = unknown> {
       v = ring.tryGet(readWholeValue);
       if (v !== EMPTY) return v as T;
     }
-    return this.#finish(runSync(this.#recvMachine(this.#readable('recv'), this.#valueSink(), timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'recv'), timeout !== 0)), 'recv', timeout) as T;
+    // (spun already: the machine goes straight to sleep)
+    return this.#finish(runSync(this.#recvMachine(ring, this.#valueSink(), timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'recv'), false)), 'recv', timeout) as T;
   }
 
   /** As `recv`, without blocking the event loop. */

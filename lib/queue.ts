@@ -159,7 +159,8 @@ export class Queue<T = unknown> {
       v = this.#ring.tryGet(readItem);
       if (v !== EMPTY) return v as T;
     }
-    const r = runSync(this.#ring.get(readItem, timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'get'), timeout !== 0));
+    // (spun already: the machine goes straight to sleep)
+    const r = runSync(this.#ring.get(readItem, timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'get'), false));
     if (r === EMPTY) throw this.#empty(timeout);
     return r as T;
   }
