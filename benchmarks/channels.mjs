@@ -78,7 +78,8 @@ if (!isMainThread) {
     const [mine, theirs] = new Pipe({ capacity: 64 * 1024 });
     const w = start({ role: 'pipe-echo', conn: theirs });
     // Warm up for a while: the JIT, and each side's spin budget, learn from the first rounds.
-    for (const end = performance.now() + 1000; performance.now() < end;) { mine.send(1); mine.recv(10_000); }
+    // (The same values as the timed rounds: a number type first met there would deoptimize the codec mid-measurement.)
+    for (let i = 0, end = performance.now() + 1000; performance.now() < end; i = (i + 1) % rounds) { mine.send(i); mine.recv(10_000); }
     const t = new Float64Array(rounds);
     for (let i = 0; i < rounds; i++) {
       const t0 = performance.now();
