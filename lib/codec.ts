@@ -1,163 +1,317 @@
 /**
- * The codec of weft's channels: structured-cloneable values to bytes and back, without
- * `v8.serialize` (NOTES.md: it costs more than `postMessage` itself) and without `node:` imports.
+ * The codec of weft's channels: structured-cloneable values to bytes and back, for Queue, Pipe and
+ * Pool records in shared-memory rings. No `v8.serialize` (NOTES.md: with `deserialize` it costs
+ * more than `postMessage` itself) and no `node:` import, so it runs wherever the primitives do.
  *
  * ## Format
- * A value is a one-byte tag followed by its body; numbers in little-endian. Containers hold their
- * elements inline. Every object (array, plain object, Map, Set, Date, RegExp, Error, buffers) gets
- * the next index when first met; meeting it again writes a REF to that index, so cycles and shared
- * references come back as they went, like `structuredClone`.
+ * A value is a one-byte tag followed by its body. Fixed-width fields are little-endian; `str` is
+ * a string value (any of the string tags), `val` any value. Containers hold their elements inline.
  *
- * | tag | value                 | body                                                      |
- * |-----|-----------------------|-----------------------------------------------------------|
- * | 0–3 | undefined, null, false, true | —                                                  |
- * | 4   | integer −128…127      | i8                                                        |
- * | 5   | integer (int32)       | i32                                                       |
- * | 6   | other number          | f64 (NaN, −0, ±Infinity, fractions, large integers)       |
- * | 7   | ASCII string          | u32 length, one byte per char                             |
- * | 8   | string (UTF-8)        | u32 byte length, bytes                                    |
- * | 9   | string (UTF-16)       | u32 code units, 2 bytes each (strings with lone surrogates) |
- * | 10  | BigInt                | u8 sign, u32 64-bit word count, words (magnitude)         |
- * | 11  | Array                 | u32 length, elements (HOLE for a missing index)           |
- * | 12  | hole                  | —                                                         |
- * | 13  | plain object          | u32 key count, the key strings, then the values           |
- * | 14  | Map                   | u32 size, (key, value) pairs                              |
- * | 15  | Set                   | u32 size, values                                          |
- * | 16  | Date                  | f64 time                                                  |
- * | 17  | RegExp                | source string, flags string                               |
- * | 18  | Error                 | name, message, stack (string or undefined), has-cause u8, cause |
- * | 19  | ArrayBuffer           | u32 length, bytes                                         |
- * | 20  | typed array           | u8 kind, u32 byte length, bytes (the viewed bytes only)   |
- * | 21  | DataView              | u32 byte length, bytes                                    |
- * | 22  | REF                   | u32 index of an object met before                         |
- * | 23–26 | boxed Number, String, Boolean, BigInt | as the primitive                          |
+ * | tag         | value                        | body                                                       |
+ * |-------------|------------------------------|------------------------------------------------------------|
+ * | 0x00–0x03   | undefined, null, false, true | —                                                          |
+ * | 0x04        | integer −128…−1              | i8                                                         |
+ * | 0x05        | integer (int32)              | i32                                                        |
+ * | 0x06        | any other number             | f64 (NaN, −0, ±Infinity, fractions, integers past int32)   |
+ * | 0x07        | BigInt in int64              | i64                                                        |
+ * | 0x08        | BigInt, larger               | u8 sign (1 = negative), u32 byte count, magnitude bytes LE |
+ * | 0x09        | ASCII string, 64+ chars      | u32 length, one byte per char                              |
+ * | 0x0A        | string, UTF-8                | u32 byte length, bytes (64+ chars, well-formed, not ASCII) |
+ * | 0x0B        | string, UTF-16               | u32 code units, 2 bytes each (short non-ASCII strings and strings with lone surrogates) |
+ * | 0x0C        | Array                        | u32 length, elements; at the first hole HOLES ends them    |
+ * | 0x0D        | HOLES (inside an Array only) | u32 count, count × (key str, val): the own enumerable keys from the first hole on, non-index keys too |
+ * | 0x0E        | plain object                 | u32 key count, u32 key bytes, the keys (str), then the values in the same order |
+ * | 0x0F        | Map                          | u32 size, size × (key val, value val)                      |
+ * | 0x10        | Set                          | u32 size, size × val                                       |
+ * | 0x11        | Date                         | f64 time value (NaN for an invalid Date)                   |
+ * | 0x12        | RegExp                       | source str, flags str                                      |
+ * | 0x13        | Error                        | name str, u8 has (1 message, 2 stack, 4 cause), [message str], [stack str], [cause val] |
+ * | 0x14        | ArrayBuffer                  | u32 byte length, bytes                                     |
+ * | 0x15        | resizable ArrayBuffer        | u32 byte length, u32 max byte length, bytes                |
+ * | 0x16        | view of its buffer           | u8 kind, buffer (0x14, 0x15 or REF), u32 byteOffset, u32 length (elements; bytes for a DataView) |
+ * | 0x17        | view, own bytes only         | u8 kind, u32 byte length, bytes                            |
+ * | 0x18        | REF                          | u32 index of an object met before in this value            |
+ * | 0x19–0x1C   | boxed Number, String, Boolean, BigInt | f64 / str / u8 / the BigInt value                 |
+ * | 0x40–0x7F   | ASCII string of 0…63 chars   | length in the tag's low 6 bits, one byte per char          |
+ * | 0x80–0xFF   | integer 0…127                | value in the tag's low 7 bits                              |
  *
- * ## Fast paths
- * One scratch buffer per `Encoder`, grown by doubling and reused. Short ASCII strings are copied
- * with a `charCodeAt` loop and decoded with `String.fromCharCode`; other strings go through
- * `TextEncoder.encodeInto` straight into the scratch. The table of objects met is allocated once
- * per encoder and cleared after each value, and only used once an object is met.
+ * View kinds: 0 Int8Array, 1 Uint8Array, 2 Uint8ClampedArray, 3 Int16Array, 4 Uint16Array,
+ * 5 Int32Array, 6 Uint32Array, 7 Float32Array, 8 Float64Array, 9 BigInt64Array, 10 BigUint64Array,
+ * 11 DataView.
  *
- * What cannot be cloned (functions, symbols, WeakMap/WeakSet, promises, and shared memory, which a
- * byte ring cannot carry) throws a `TypeError` naming the value and where it was found
- * (`value.jobs[2].done`); nothing of a failed value is kept. Class instances are cloned as plain
- * objects of their own enumerable properties, their prototype dropped, as `structuredClone` does.
+ * ## Identity, as `structuredClone` keeps it
+ * Every object gets the next index when first met, in the same order on both sides; meeting it
+ * again writes a REF, so cycles and shared references come back as one object. The table costs
+ * nothing until an object is met: up to 16 objects it is a linear scan of a reused array (cheaper
+ * than hashing for the small items channels mostly carry), past that a reused Map.
+ *
+ * A typed array or DataView carries its whole buffer (with byteOffset, so views of one buffer
+ * share it again after decoding) when it covers all of that buffer or the buffer was met earlier
+ * in the value. A view of part of a buffer not met before carries only its own bytes, at offset
+ * 0: a 3-byte Node `Buffer` is a window on an 8 KiB pool, which `structuredClone` would copy whole.
+ *
+ * ## Where this differs from `structuredClone` (on purpose, or as a known limit)
+ * - Class instances and other objects with a foreign prototype become plain objects of their own
+ *   enumerable string-keyed properties, prototype dropped — as `structuredClone` does, though the
+ *   channel contract lists "a class instance's prototype" as uncloneable: it is the prototype that
+ *   is lost, not the item. Host objects that `structuredClone` rejects but plain JavaScript cannot
+ *   tell apart (a `MessagePort`, a `Proxy`), and built-ins of another realm (a `Map` made in a
+ *   `vm` context), are cloned the same way.
+ * - An Error keeps a non-standard `name` ('MyError', 'AbortError') as its own property on an
+ *   `Error`; `structuredClone` turns it into 'Error'. Its other own properties (`code`) are dropped
+ *   by both.
+ * - Own non-index properties of an array are kept when the array has holes (they travel with the
+ *   holes) and dropped otherwise: finding them in a dense array costs an `Object.keys` per array.
+ * - A length-tracking view of a resizable buffer comes back with a fixed length.
+ * - Shared memory cannot travel through a byte ring: a SharedArrayBuffer, or a view of one, throws
+ *   and says to send it in `workerData` or a `postMessage` payload, or to use a weft `SharedArray`
+ *   or `Value`, whose clones share their memory.
+ *
+ * ## Speed (NOTES.md technique 5; every choice below was measured on this machine)
+ * Encoding: one scratch buffer per `Encoder`, grown by doubling, reused, and replaced by a small
+ * one after a run of small values follows a huge one. The view `encode()` returns is cached per
+ * length, so items of one size allocate nothing. Integers 0…127 and ASCII strings shorter than 64
+ * chars carry their size in the tag. Strings up to 40 chars are copied by a `charCodeAt` loop
+ * (`TextEncoder.encodeInto` plus the `subarray` it needs costs more below that); short non-ASCII
+ * strings travel as UTF-16, which keeps lone surrogates exact and decodes faster than a
+ * `TextDecoder` call; longer strings go through `encodeInto` straight into the scratch, falling
+ * back to UTF-16 only when `isWellFormed` finds a lone surrogate (UTF-8 would make it U+FFFD).
+ * Plain objects are walked with for-in (V8's enum cache, no key array).
+ *
+ * Decoding: up to 16 ASCII chars are one `String.fromCharCode` call of exactly that many
+ * arguments (one flat string), up to 64 a few 16-argument calls, longer text a `TextDecoder`
+ * (copied out first where the runtime's `TextDecoder` refuses shared memory; Node 20's accepts
+ * it). Object keys of a sequence seen before are not decoded again: the run of key bytes is
+ * looked up in a shape cache (a hash of a few of its words picks a pair of slots, a word-by-word
+ * comparison proves the hit), and from its second sighting a shape has a small function made for
+ * it that builds the object from a literal, so objects get V8's fast literal shape instead of one
+ * hidden-class transition per key. Errors are constructed without capturing a stack trace, which
+ * would cost microseconds only to be replaced by the sender's stack.
  */
 
-const UNDEFINED = 0, NULL = 1, FALSE = 2, TRUE = 3, INT8 = 4, INT32 = 5, FLOAT64 = 6, ASCII = 7, UTF8 = 8,
-  UTF16 = 9, BIGINT = 10, ARRAY = 11, HOLE = 12, OBJECT = 13, MAP = 14, SET = 15, DATE = 16, REGEXP = 17,
-  ERROR = 18, ARRAYBUFFER = 19, TYPEDARRAY = 20, DATAVIEW = 21, REF = 22, BOXED_NUMBER = 23, BOXED_STRING = 24,
-  BOXED_BOOLEAN = 25, BOXED_BIGINT = 26;
+// Tags (see the table above).
+const UNDEFINED = 0x00, NULL = 0x01, FALSE = 0x02, TRUE = 0x03, INT8 = 0x04, INT32 = 0x05, FLOAT64 = 0x06,
+  BIGINT64 = 0x07, BIGINT = 0x08, ASCII = 0x09, UTF8 = 0x0a, UTF16 = 0x0b, ARRAY = 0x0c, HOLES = 0x0d,
+  OBJECT = 0x0e, MAP = 0x0f, SET = 0x10, DATE = 0x11, REGEXP = 0x12, ERROR = 0x13, ARRAY_BUFFER = 0x14,
+  RESIZABLE_BUFFER = 0x15, VIEW = 0x16, VIEW_COPY = 0x17, REF = 0x18, BOXED_NUMBER = 0x19,
+  BOXED_STRING = 0x1a, BOXED_BOOLEAN = 0x1b, BOXED_BIGINT = 0x1c;
+/** 0x40 + length: an ASCII string of 0…63 chars. */
+const FIXASCII = 0x40;
+/** 0x80 + n: the integer n, 0…127. */
+const FIXINT = 0x80;
 
+/** Error `has` bits. */
+const HAS_MESSAGE = 1, HAS_STACK = 2, HAS_CAUSE = 4;
+
+/** View kinds, by index. */
 const TYPED = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
   Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const;
-type Typed = InstanceType<(typeof TYPED)[number]>;
+const DATA_VIEW = 11;
+type TypedArrayCtor = (typeof TYPED)[number];
 
-const ERRORS: Record<string, ErrorConstructor> = {
-  Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError,
+/** The constructors an Error decodes to, by name (a Map: a name like 'constructor' must not hit Object.prototype). */
+const ERRORS = new Map<string, ErrorConstructor>([
+  ['Error', Error], ['EvalError', EvalError], ['RangeError', RangeError], ['ReferenceError', ReferenceError],
+  ['SyntaxError', SyntaxError], ['TypeError', TypeError], ['URIError', URIError],
+]);
+
+// Web APIs every target runtime has, absent from the ECMAScript lib typings this project compiles with.
+declare const TextEncoder: new () => { encodeInto(s: string, into: Uint8Array): { read: number; written: number } };
+declare const TextDecoder: new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }) => {
+  decode(bytes: Uint8Array): string;
 };
 
-// Web APIs every host has (not in the ECMAScript lib typings).
-declare const TextEncoder: new () => { encodeInto(s: string, into: Uint8Array): { read: number; written: number } };
-declare const TextDecoder: new (label?: string, options?: { fatal?: boolean }) => { decode(bytes: Uint8Array): string };
-
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: false });
-/** Some runtimes refuse to decode a view of shared memory: then copy first. */
-const decodeShared: boolean = (() => {
+// ignoreBOM: without it a string starting with U+FEFF would lose that character.
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
+/** Where shared memory is off (a browser page without cross-origin isolation), there is no such class. */
+const SharedBuffer: (new (n: number) => ArrayBufferLike) | null = typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : null;
+/** Browsers' TextDecoder refuses views of shared memory; Node 20's accepts them. */
+const decodesShared: boolean = (() => {
+  if (SharedBuffer === null) return true;
   try {
-    textDecoder.decode(new Uint8Array(new SharedArrayBuffer(1)));
+    textDecoder.decode(new Uint8Array(new SharedBuffer(1)));
     return true;
   } catch {
     return false;
   }
 })();
-const hasWellFormed = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function';
-/** Up to this many chars a `charCodeAt` loop beats `TextEncoder.encodeInto`'s fixed cost. */
-const SHORT_ENCODE = 16;
-/** Up to this many ASCII bytes a `fromCharCode` loop beats TextDecoder (measured: 64 bytes take 2.3× longer). */
-const SHORT_DECODE = 12;
 
-/** Thrown inside the encoder; collects the path as it unwinds, then becomes a TypeError. */
+const isWellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : isWellFormedSlow;
+
+/** %TypedArray%.prototype[Symbol.toStringTag]: the kind's name for any typed array (a Node Buffer says 'Uint8Array'), undefined otherwise. */
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
+  .get as (this: unknown) => string | undefined;
+const objectToString = Object.prototype.toString;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Strings up to this length are encoded by a charCodeAt loop; longer ones by encodeInto (measured crossover ~40 chars). */
+const SHORT_ENCODE = 40;
+/** ASCII up to this many bytes is decoded by fromCharCode calls, longer by TextDecoder (at par near 64 once the joined string is flattened). */
+const SHORT_DECODE = 64;
+/** Objects met before the back-reference table switches from a linear scan to a Map. */
+const LINEAR_REFS = 16;
+const INITIAL_SCRATCH = 1024;
+/** A scratch larger than this is replaced by a new small one after a run of small values. */
+const SHRINK_ABOVE = 1 << 20;
+/** Returned views are cached for lengths below this. */
+const VIEW_CACHE = 256;
+
+const SHARED_HINT = ': shared memory cannot travel through a byte ring; send it in workerData or a postMessage ' +
+  'payload, or use a weft SharedArray or Value, whose clones share their memory';
+
+const EMPTY = new Uint8Array(0);
+
+/** Thrown inside the encoder; collects the path while it unwinds, then becomes a TypeError. */
 class Uncloneable {
-  path: string[] = [];
+  readonly path: string[] = [];
   constructor(readonly what: string, readonly hint = '') {}
+
+  toTypeError(who: unknown, method: string | undefined): TypeError {
+    const where = 'value' + this.path.reverse().join('');
+    const label = who === undefined ? 'weft' : String(who);
+    return new TypeError(`${label}${method === undefined ? '' : `: ${method}()`}: cannot clone ${this.what} at ${where}${this.hint}`);
+  }
 }
 
-/** Reusable encoder: one per channel end per thread. */
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** Reusable encoder: one per channel end per thread; its scratch buffer grows as needed and is reused. */
 export class Encoder {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
+  #buf: Uint8Array = new Uint8Array(INITIAL_SCRATCH);
+  #dv: DataView = new DataView(this.#buf.buffer);
   #pos = 0;
-  /** Objects met in the value being encoded, by index: a short array, a Map once it grows. */
-  #objects: (object | undefined)[] = [];
-  #objectCount = 0;
-  #seen: Map<object, number> | null = null;
+  /** Objects met in the value being encoded, by index (only the first LINEAR_REFS once #seen is on). */
+  readonly #objects: unknown[] = [];
+  #count = 0;
+  /** Object → index, used once a value holds more than LINEAR_REFS objects; kept and cleared for reuse. */
+  #seen: Map<unknown, number> | null = null;
+  #useSeen = false;
+  /** Views of #buf returned by encode(), by length; the last long one. */
+  #views: (Uint8Array | undefined)[] = [];
+  #lastView: Uint8Array = EMPTY;
+  #smallRun = 0;
+  #busy = false;
 
   /**
-   * Encodes `value`; returns a view of the internal scratch holding its bytes, valid until the
-   * next `encode`. Throws `TypeError` if `value` holds something that cannot be cloned; its message
-   * starts with `who` (stringified only then) and `method`, e.g. `Queue 'jobs': put(): …`.
+   * Encodes `value`; returns a view of the internal scratch holding the bytes, valid until the
+   * next `encode()` call. Throws `TypeError` (and nothing else changes) if `value` holds something
+   * that cannot be cloned; the message starts with `who` and `method`, stringified only then:
+   * `encode(v, "Queue 'jobs'", 'put')` or `encode(v, "Queue 'jobs': put()")` both give
+   * `Queue 'jobs': put(): cannot clone a function (onDone) at value.handlers[2].onDone`.
    */
-  encode(value: unknown, who: unknown = 'weft', method?: string): Uint8Array {
+  encode(value: unknown, who?: unknown, method?: string): Uint8Array {
+    if (this.#busy) {
+      // A getter of the value put something on the same channel end: that would overwrite the scratch.
+      throw new Error(`${who === undefined ? 'weft' : String(who)}: encode re-entered from inside the value being encoded`);
+    }
+    this.#busy = true;
     this.#pos = 0;
     try {
       this.#value(value);
     } catch (e) {
-      if (e instanceof Uncloneable) {
-        // The label is built only here: a template string per call would cost more than a number's encoding.
-        const where = 'value' + e.path.reverse().join('');
-        throw new TypeError(`${String(who)}${method === undefined ? '' : `: ${method}()`}: cannot clone ${e.what} at ${where}${e.hint}`);
-      }
+      if (e instanceof Uncloneable) throw e.toTypeError(who, method);
       throw e;
     } finally {
-      // Drop references to the value (setting .length would be a runtime call).
-      for (let i = 0; i < this.#objectCount; i++) this.#objects[i] = undefined;
-      this.#objectCount = 0;
-      this.#seen = null;
+      this.#busy = false;
+      if (this.#count !== 0) this.#forget();
     }
-    return this.#buf.subarray(0, this.#pos);
+    const n = this.#pos;
+    let out: Uint8Array;
+    if (n < VIEW_CACHE) out = this.#views[n] ??= this.#buf.subarray(0, n);
+    else if (this.#lastView.length === n) out = this.#lastView;
+    else out = this.#lastView = this.#buf.subarray(0, n);
+    if (this.#buf.length > SHRINK_ABOVE) this.#maybeShrink(n);
+    return out;
   }
 
-  #reserve(n: number): void {
-    const need = this.#pos + n;
-    if (need <= this.#buf.length) return;
+  #forget(): void {
+    // Drop the references to the value's objects (stores, not .length = 0, which is a runtime call).
+    const objects = this.#objects;
+    const linear = Math.min(this.#count, LINEAR_REFS);
+    for (let i = 0; i < linear; i++) objects[i] = undefined;
+    this.#count = 0;
+    if (this.#useSeen) {
+      this.#seen!.clear();
+      this.#useSeen = false;
+    }
+  }
+
+  #maybeShrink(n: number): void {
+    if (n > this.#buf.length >>> 4) {
+      this.#smallRun = 0;
+    } else if (++this.#smallRun >= 64) {
+      // The view just returned keeps the big buffer alive for as long as its caller holds it.
+      this.#setBuffer(new Uint8Array(INITIAL_SCRATCH));
+      this.#smallRun = 0;
+    }
+  }
+
+  #setBuffer(b: Uint8Array): void {
+    this.#buf = b;
+    this.#dv = new DataView(b.buffer);
+    this.#views = [];
+    this.#lastView = EMPTY;
+  }
+
+  /** Makes room for `need` bytes in all (callers pass #pos + what they are about to write). */
+  #grow(need: number): void {
+    if (need > 0xffffffff) throw new RangeError('weft codec: a value cannot take more than 4 GiB');
     let size = this.#buf.length * 2;
     while (size < need) size *= 2;
-    const next = new Uint8Array(size);
+    const next = new Uint8Array(Math.min(size, 0xffffffff));
     next.set(this.#buf.subarray(0, this.#pos));
-    this.#buf = next;
-    this.#view = new DataView(next.buffer);
+    this.#setBuffer(next);
   }
 
-  #tag(t: number): void {
-    this.#reserve(1);
-    this.#buf[this.#pos++] = t;
-  }
-
-  #u32(n: number): void {
-    this.#reserve(4);
-    const b = this.#buf;
+  #byte(t: number): void {
     const p = this.#pos;
-    b[p] = n;
-    b[p + 1] = n >>> 8;
-    b[p + 2] = n >>> 16;
-    b[p + 3] = n >>> 24;
-    this.#pos = p + 4;
+    if (p >= this.#buf.length) this.#grow(p + 1);
+    this.#buf[p] = t;
+    this.#pos = p + 1;
+  }
+
+  /** Tag plus u32. */
+  #tagU32(tag: number, n: number): void {
+    const p = this.#pos;
+    if (p + 5 > this.#buf.length) this.#grow(p + 5);
+    const b = this.#buf;
+    b[p] = tag;
+    b[p + 1] = n;
+    b[p + 2] = n >>> 8;
+    b[p + 3] = n >>> 16;
+    b[p + 4] = n >>> 24;
+    this.#pos = p + 5;
+  }
+
+  #u32At(at: number, n: number): void {
+    const b = this.#buf;
+    b[at] = n;
+    b[at + 1] = n >>> 8;
+    b[at + 2] = n >>> 16;
+    b[at + 3] = n >>> 24;
   }
 
   #f64(tag: number, n: number): void {
-    this.#reserve(9);
-    this.#buf[this.#pos] = tag;
-    this.#view.setFloat64(this.#pos + 1, n, true);
-    this.#pos += 9;
+    const p = this.#pos;
+    if (p + 9 > this.#buf.length) this.#grow(p + 9);
+    this.#buf[p] = tag;
+    this.#dv.setFloat64(p + 1, n, true);
+    this.#pos = p + 9;
   }
 
-  #bytes(src: Uint8Array): void {
-    this.#u32(src.length);
-    this.#reserve(src.length);
-    this.#buf.set(src, this.#pos);
-    this.#pos += src.length;
+  /** A byte (a tag or a view kind), u32 length, then the bytes. */
+  #bytes(tag: number, bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.#tagU32(tag, n);
+    const p = this.#pos;
+    if (p + n > this.#buf.length) this.#grow(p + n);
+    this.#buf.set(bytes, p);
+    this.#pos = p + n;
   }
 
   #value(v: unknown): void {
@@ -166,33 +320,42 @@ export class Encoder {
         return this.#number(v);
       case 'string':
         return this.#string(v);
-      case 'boolean':
-        return this.#tag(v ? TRUE : FALSE);
-      case 'undefined':
-        return this.#tag(UNDEFINED);
-      case 'bigint':
-        this.#tag(BIGINT);
-        return this.#bigint(v);
       case 'object':
-        if (v === null) return this.#tag(NULL);
-        return this.#object(v);
+        return v === null ? this.#byte(NULL) : this.#object(v);
+      case 'boolean':
+        return this.#byte(v ? TRUE : FALSE);
+      case 'undefined':
+        return this.#byte(UNDEFINED);
+      case 'bigint':
+        return this.#bigint(v);
       case 'function':
-        throw new Uncloneable(`a function${v.name ? ` (${v.name})` : ''}`);
+        throw new Uncloneable(v.name ? `a function (${v.name})` : 'a function');
       default:
-        throw new Uncloneable(`a ${typeof v}`);
+        throw new Uncloneable(`a symbol (${String(v)})`);
     }
   }
 
   #number(n: number): void {
-    if ((n | 0) === n && !(n === 0 && 1 / n < 0)) {
-      if (n >= -128 && n <= 127) {
-        this.#reserve(2);
-        this.#buf[this.#pos] = INT8;
-        this.#buf[this.#pos + 1] = n & 0xff;
-        this.#pos += 2;
+    const i = n | 0;
+    // (-0 | 0) is 0: the second test keeps −0 out of the integer encodings.
+    if (i === n && (i !== 0 || 1 / n > 0)) {
+      const p = this.#pos;
+      if (p + 5 > this.#buf.length) this.#grow(p + 5);
+      const b = this.#buf;
+      if (i >= 0 && i < 128) {
+        b[p] = FIXINT | i;
+        this.#pos = p + 1;
+      } else if (i < 0 && i >= -128) {
+        b[p] = INT8;
+        b[p + 1] = i;
+        this.#pos = p + 2;
       } else {
-        this.#tag(INT32);
-        this.#u32(n);
+        b[p] = INT32;
+        b[p + 1] = i;
+        b[p + 2] = i >>> 8;
+        b[p + 3] = i >>> 16;
+        b[p + 4] = i >>> 24;
+        this.#pos = p + 5;
       }
       return;
     }
@@ -201,190 +364,186 @@ export class Encoder {
 
   #string(s: string): void {
     const n = s.length;
-    if (n <= SHORT_ENCODE) {
-      this.#reserve(5 + n);
-      const buf = this.#buf;
-      const at = this.#pos + 5;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[at + i] = c;
-      }
-      if (i === n) {
-        buf[this.#pos++] = ASCII;
-        this.#u32(n);
-        this.#pos = at + n;
-        return;
-      }
+    if (n > SHORT_ENCODE) return this.#longString(s, n);
+    const p = this.#pos;
+    // Room for the UTF-16 fallback too, so the loop needs no check.
+    if (p + 5 + 2 * n > this.#buf.length) this.#grow(p + 5 + 2 * n);
+    const b = this.#buf;
+    const at = p + 1;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.#utf16(s, n);
+      b[at + i] = c;
     }
-    if (n > SHORT_ENCODE) {
-      // encodeInto first: as many bytes as chars means every char was ASCII (no surrogate either).
-      this.#reserve(5 + 3 * n);
-      const at = this.#pos + 5;
-      const { written } = textEncoder.encodeInto(s, this.#buf.subarray(at));
-      if (written === n) {
-        this.#buf[this.#pos++] = UTF8;
-        this.#u32(written);
-        this.#pos = at + written;
-        return;
-      }
+    b[p] = FIXASCII | n;
+    this.#pos = at + n;
+  }
+
+  /** Code units as they are: lone surrogates stay exact. */
+  #utf16(s: string, n: number): void {
+    this.#tagU32(UTF16, n);
+    const p = this.#pos;
+    if (p + 2 * n > this.#buf.length) this.#grow(p + 2 * n);
+    const b = this.#buf;
+    for (let i = 0, q = p; i < n; i++, q += 2) {
+      const c = s.charCodeAt(i);
+      b[q] = c;
+      b[q + 1] = c >>> 8;
     }
-    if (hasWellFormed ? !(s as unknown as { isWellFormed(): boolean }).isWellFormed() : /[\uD800-\uDFFF]/.test(s) && !isWellFormedSlow(s)) {
-      // TextEncoder would replace lone surrogates with U+FFFD: keep the code units as they are.
-      this.#tag(UTF16);
-      this.#u32(n);
-      this.#reserve(2 * n);
-      for (let i = 0; i < n; i++) this.#view.setUint16(this.#pos + 2 * i, s.charCodeAt(i), true);
-      this.#pos += 2 * n;
+    this.#pos = p + 2 * n;
+  }
+
+  #longString(s: string, n: number): void {
+    const p = this.#pos;
+    // A short string has a 1-byte header; only ASCII ends up there (non-ASCII short ones go UTF-16).
+    const at = n < 64 ? p + 1 : p + 5;
+    // Room for ASCII first; encodeInto says how far it got, and a second call finishes the rest.
+    if (at + n > this.#buf.length) this.#grow(at + n);
+    let { read, written } = textEncoder.encodeInto(s, this.#buf.subarray(at));
+    if (written === n) {
+      // As many bytes as code units: every unit was ASCII (any other takes 2 or 3 bytes per unit).
+      if (n < 64) {
+        this.#buf[p] = FIXASCII | n;
+      } else {
+        this.#buf[p] = ASCII;
+        this.#u32At(p + 1, n);
+      }
+      this.#pos = at + n;
       return;
     }
-    this.#reserve(5 + 3 * n);
-    const at = this.#pos + 5;
-    const { written } = textEncoder.encodeInto(s, this.#buf.subarray(at));
-    this.#buf[this.#pos] = UTF8;
-    this.#view.setUint32(this.#pos + 1, written, true);
+    if (n < 64 || !isWellFormed(s)) {
+      // UTF-8 would turn a lone surrogate into U+FFFD: keep the code units instead.
+      return this.#utf16(s, n);
+    }
+    if (read < n) {
+      this.#pos = at + written;
+      this.#grow(at + written + 3 * (n - read));
+      written += textEncoder.encodeInto(s.slice(read), this.#buf.subarray(at + written)).written;
+    }
+    this.#buf[p] = UTF8;
+    this.#u32At(p + 1, written);
     this.#pos = at + written;
   }
 
-  #bigint(b: bigint): void {
-    const negative = b < 0n;
-    let m = negative ? -b : b;
-    const words: bigint[] = [];
-    while (m > 0n) {
-      words.push(m & 0xffffffffffffffffn);
-      m >>= 64n;
+  #bigint(v: bigint): void {
+    if (BigInt.asIntN(64, v) === v) {
+      const p = this.#pos;
+      if (p + 9 > this.#buf.length) this.#grow(p + 9);
+      this.#buf[p] = BIGINT64;
+      this.#dv.setBigInt64(p + 1, v, true);
+      this.#pos = p + 9;
+      return;
     }
-    this.#reserve(5 + 8 * words.length);
-    this.#buf[this.#pos] = negative ? 1 : 0;
-    this.#view.setUint32(this.#pos + 1, words.length, true);
-    this.#pos += 5;
-    for (const w of words) {
-      this.#view.setBigUint64(this.#pos, w, true);
-      this.#pos += 8;
+    // Past 64 bits: the magnitude's bytes from its hex digits (linear, where shifting 64 bits at a time is quadratic).
+    const negative = v < 0n;
+    const hex = (negative ? -v : v).toString(16);
+    const digits = hex.length;
+    const n = (digits + 1) >>> 1;
+    const p = this.#pos;
+    if (p + 6 + n > this.#buf.length) this.#grow(p + 6 + n);
+    const b = this.#buf;
+    b[p] = BIGINT;
+    b[p + 1] = negative ? 1 : 0;
+    this.#u32At(p + 2, n);
+    for (let i = 0, d = digits - 1; i < n; i++, d -= 2) {
+      const lo = hexValue(hex.charCodeAt(d));
+      b[p + 6 + i] = d > 0 ? (hexValue(hex.charCodeAt(d - 1)) << 4) | lo : lo;
     }
+    this.#pos = p + 6 + n;
+  }
+
+  #indexOf(o: object): number {
+    if (this.#useSeen) return this.#seen!.get(o) ?? -1;
+    const objects = this.#objects;
+    for (let i = 0, n = this.#count; i < n; i++) if (objects[i] === o) return i;
+    return -1;
+  }
+
+  #remember(o: object): void {
+    const count = this.#count;
+    if (this.#useSeen) {
+      this.#seen!.set(o, count);
+    } else if (count < LINEAR_REFS) {
+      this.#objects[count] = o;
+    } else {
+      const seen = (this.#seen ??= new Map());
+      for (let i = 0; i < count; i++) seen.set(this.#objects[i], i);
+      seen.set(o, count);
+      this.#useSeen = true;
+    }
+    this.#count = count + 1;
   }
 
   #object(o: object): void {
-    // Shared references and cycles: every object gets an index when first met. Most values hold
-    // a few objects, for which a linear scan beats a Map; past 16 a Map takes over.
-    const objects = this.#objects;
-    const count = this.#objectCount;
-    let index = -1;
-    if (this.#seen !== null) {
-      index = this.#seen.get(o) ?? -1;
-    } else {
-      for (let i = 0; i < count; i++) {
-        if (objects[i] === o) {
-          index = i;
-          break;
-        }
-      }
+    if (this.#count !== 0) {
+      const index = this.#indexOf(o);
+      if (index >= 0) return this.#tagU32(REF, index);
     }
-    if (index >= 0) {
-      this.#tag(REF);
-      this.#u32(index);
-      return;
-    }
-    if (count === 16 && this.#seen === null) {
-      this.#seen = new Map();
-      for (let i = 0; i < count; i++) this.#seen.set(objects[i]!, i);
-    }
-    this.#seen?.set(o, count);
-    objects[count] = o;
-    this.#objectCount = count + 1;
+    this.#remember(o);
     if (Array.isArray(o)) return this.#array(o);
-    if (ArrayBuffer.isView(o)) return this.#view_(o);
-    const proto = Object.getPrototypeOf(o);
-    if (proto === Object.prototype || proto === null) return this.#plain(o as Record<string, unknown>, true);
-    if (o instanceof Map) {
-      this.#tag(MAP);
-      this.#u32(o.size);
-      for (const [k, v] of o) {
-        this.#at('.<key>', () => this.#value(k));
-        this.#at(`.get(${keyLabel(k)})`, () => this.#value(v));
-      }
-      return;
-    }
-    if (o instanceof Set) {
-      this.#tag(SET);
-      this.#u32(o.size);
-      let i = 0;
-      for (const v of o) this.#at(`.<item ${i++}>`, () => this.#value(v));
-      return;
-    }
-    if (o instanceof Date) return this.#f64(DATE, o.getTime());
-    if (o instanceof RegExp) {
-      this.#tag(REGEXP);
-      this.#string(o.source);
-      this.#string(o.flags);
-      return;
-    }
-    if (o instanceof Error) return this.#error(o);
-    if (o instanceof ArrayBuffer) {
-      this.#tag(ARRAYBUFFER);
-      this.#bytes(new Uint8Array(o));
-      return;
-    }
-    if (typeof SharedArrayBuffer !== 'undefined' && o instanceof SharedArrayBuffer) {
-      throw new Uncloneable('a SharedArrayBuffer', ': shared memory cannot travel through a byte ring; share it through workerData or postMessage');
-    }
-    if (o instanceof Number) return this.#f64(BOXED_NUMBER, o.valueOf());
-    if (o instanceof String) {
-      this.#tag(BOXED_STRING);
-      return this.#string(o.valueOf());
-    }
-    if (o instanceof Boolean) {
-      this.#tag(BOXED_BOOLEAN);
-      return this.#tag(o.valueOf() ? 1 : 0);
-    }
-    if (typeof BigInt !== 'undefined' && o instanceof (BigInt as unknown as new () => object)) {
-      this.#tag(BOXED_BIGINT);
-      return this.#bigint((o as unknown as { valueOf(): bigint }).valueOf());
-    }
-    if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise || (typeof WeakRef !== 'undefined' && o instanceof WeakRef)) {
-      throw new Uncloneable(`${article(proto?.constructor?.name ?? 'object')}`);
-    }
-    // Any other object: its own enumerable properties, as structuredClone does.
-    return this.#plain(o as Record<string, unknown>, false);
-  }
-
-  #at(segment: string, f: () => void): void {
-    try {
-      f();
-    } catch (e) {
-      if (e instanceof Uncloneable) e.path.push(segment);
-      throw e;
-    }
+    const proto: unknown = Object.getPrototypeOf(o);
+    if (proto === Object.prototype || proto === null) return this.#plain(o as Record<string, unknown>, null);
+    return this.#special(o, proto);
   }
 
   #array(a: unknown[]): void {
     const n = a.length;
-    this.#tag(ARRAY);
-    this.#u32(n);
+    this.#tagU32(ARRAY, n);
     let i = 0;
+    let hole = -1;
     try {
       for (; i < n; i++) {
-        if (i in a) this.#value(a[i]);
-        else this.#tag(HOLE);
+        const v = a[i];
+        // (The `in` test only for undefined: it costs a lookup per element.)
+        if (v === undefined && !(i in a)) {
+          hole = i;
+          break;
+        }
+        this.#value(v);
       }
     } catch (e) {
       if (e instanceof Uncloneable) e.path.push(`[${i}]`);
       throw e;
     }
+    if (hole >= 0) this.#holes(a, hole);
   }
 
-  #plain(o: Record<string, unknown>, plain: boolean): void {
-    // A plain object's prototype has no enumerable properties, so for-in sees exactly its own
-    // keys, from V8's enum cache and without the array Object.keys would allocate.
-    const keys = plain ? null : Object.keys(o);
-    this.#tag(OBJECT);
-    const countAt = this.#pos;
-    this.#u32(0);
+  /** From the first hole on: the array's own enumerable keys, index or not, as (key, value) pairs. */
+  #holes(a: unknown[], from: number): void {
+    this.#tagU32(HOLES, 0);
+    const countAt = this.#pos - 4;
+    const keys = Object.keys(a);
+    let m = 0;
+    let k = '';
+    try {
+      for (k of keys) {
+        if (isIndexBelow(k, from)) continue;
+        this.#string(k);
+        this.#value((a as unknown as Record<string, unknown>)[k]);
+        m++;
+      }
+    } catch (e) {
+      if (e instanceof Uncloneable) e.path.push(isIndexBelow(k, 0xffffffff) ? `[${k}]` : propertyLabel(k));
+      throw e;
+    }
+    this.#u32At(countAt, m);
+  }
+
+  /** Plain object (keys === null: enumerate with for-in) or any other object's own enumerable keys. */
+  #plain(o: Record<string, unknown>, keys: string[] | null): void {
+    const p = this.#pos;
+    if (p + 9 > this.#buf.length) this.#grow(p + 9);
+    this.#buf[p] = OBJECT;
+    this.#pos = p + 9;
     let n = 0;
-    // All keys, then all values: the decoder recognises the run of keys as a known shape.
+    // All keys, then all values: the decoder recognises the run of keys as a shape it has seen.
+    // (Two for-in loops measured faster than one that parks the values in an array.)
     if (keys === null) {
+      // for-in on an object whose prototype is Object.prototype or null walks V8's enum cache
+      // without allocating, and `o[k]` inside it is a fast load. It would also list enumerable
+      // properties someone added to Object.prototype: the hasOwnProperty test keeps those out.
       for (const k in o) {
+        if (!hasOwn.call(o, k)) continue;
         this.#string(k);
         n++;
       }
@@ -392,51 +551,213 @@ export class Encoder {
       for (const k of keys) this.#string(k);
       n = keys.length;
     }
-    const b = this.#buf;
-    b[countAt] = n;
-    b[countAt + 1] = n >>> 8;
-    b[countAt + 2] = n >>> 16;
-    b[countAt + 3] = n >>> 24;
+    this.#u32At(p + 1, n);
+    this.#u32At(p + 5, this.#pos - p - 9);
     let k = '';
     try {
       if (keys === null) {
-        for (k in o) this.#value(o[k]);
+        for (k in o) if (hasOwn.call(o, k)) this.#value(o[k]);
       } else {
         for (k of keys) this.#value(o[k]);
       }
     } catch (e) {
-      if (e instanceof Uncloneable) e.path.push(/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`);
+      if (e instanceof Uncloneable) e.path.push(propertyLabel(k));
       throw e;
     }
   }
 
-  #error(e: Error): void {
-    this.#tag(ERROR);
-    this.#string(String(e.name));
-    this.#string(String(e.message));
-    if (typeof e.stack === 'string') this.#string(e.stack);
-    else this.#tag(UNDEFINED);
-    const hasCause = Object.prototype.hasOwnProperty.call(e, 'cause');
-    this.#tag(hasCause ? 1 : 0);
-    if (hasCause) this.#at('.cause', () => this.#value(e.cause));
+  #special(o: object, proto: unknown): void {
+    if (ArrayBuffer.isView(o)) return this.#view(o, proto);
+    if (o instanceof Map) return this.#map(o);
+    if (o instanceof Set) return this.#set(o);
+    if (o instanceof Date) return this.#f64(DATE, o.getTime());
+    if (o instanceof RegExp) {
+      this.#byte(REGEXP);
+      this.#string(o.source);
+      return this.#string(o.flags);
+    }
+    if (o instanceof Error) return this.#error(o);
+    if (o instanceof ArrayBuffer) return this.#arrayBuffer(o);
+    if (o instanceof Number) return this.#f64(BOXED_NUMBER, o.valueOf());
+    if (o instanceof String) {
+      this.#byte(BOXED_STRING);
+      return this.#string(o.valueOf());
+    }
+    if (o instanceof Boolean) {
+      this.#byte(BOXED_BOOLEAN);
+      return this.#byte(o.valueOf() ? 1 : 0);
+    }
+    if (o instanceof (BigInt as unknown as new () => { valueOf(): bigint })) {
+      this.#byte(BOXED_BIGINT);
+      return this.#bigint(o.valueOf());
+    }
+    if (SharedBuffer !== null && o instanceof SharedBuffer) {
+      throw new Uncloneable('a SharedArrayBuffer', SHARED_HINT);
+    }
+    // What structuredClone refuses and instanceof alone would miss (a boxed Symbol, a generator,
+    // an iterator): their built-in toStringTag names them.
+    const tag = objectToString.call(o).slice(8, -1);
+    if (UNCLONEABLE.has(tag) || tag.endsWith(' Iterator') || tag.startsWith('WebAssembly.')) {
+      throw new Uncloneable(article(tag));
+    }
+    // Any other object (a class instance): its own enumerable properties, prototype dropped, as structuredClone does.
+    return this.#plain(o as Record<string, unknown>, Object.keys(o));
   }
 
-  #view_(v: ArrayBufferView): void {
-    if (typeof SharedArrayBuffer !== 'undefined' && v.buffer instanceof SharedArrayBuffer) {
-      throw new Uncloneable(`a view of a SharedArrayBuffer (${v.constructor.name})`, ': shared memory cannot travel through a byte ring; share it through workerData or postMessage');
+  #map(m: Map<unknown, unknown>): void {
+    this.#tagU32(MAP, 0);
+    const countAt = this.#pos - 4;
+    let i = 0;
+    let key: unknown;
+    let inKey = false;
+    try {
+      for (const [k, v] of m) {
+        key = k;
+        inKey = true;
+        this.#value(k);
+        inKey = false;
+        this.#value(v);
+        i++;
+      }
+    } catch (e) {
+      if (e instanceof Uncloneable) e.path.push(inKey ? `.keys()[${i}]` : `.get(${keyLabel(key)})`);
+      throw e;
     }
-    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    if (v instanceof DataView) {
-      this.#tag(DATAVIEW);
-      this.#bytes(bytes);
+    this.#u32At(countAt, i);
+  }
+
+  #set(s: Set<unknown>): void {
+    this.#tagU32(SET, 0);
+    const countAt = this.#pos - 4;
+    let i = 0;
+    try {
+      for (const v of s) {
+        this.#value(v);
+        i++;
+      }
+    } catch (e) {
+      if (e instanceof Uncloneable) e.path.push(`.values()[${i}]`);
+      throw e;
+    }
+    this.#u32At(countAt, i);
+  }
+
+  #error(e: Error): void {
+    // As structuredClone: the name read through the prototype chain, message only if own, stack if a string, cause if own.
+    const name: unknown = e.name;
+    this.#byte(ERROR);
+    this.#string(typeof name === 'string' ? name : 'Error');
+    const hasMessage = hasOwn.call(e, 'message');
+    const stack: unknown = e.stack;
+    const hasCause = hasOwn.call(e, 'cause');
+    this.#byte((hasMessage ? HAS_MESSAGE : 0) | (typeof stack === 'string' ? HAS_STACK : 0) | (hasCause ? HAS_CAUSE : 0));
+    if (hasMessage) this.#string(String(e.message));
+    if (typeof stack === 'string') this.#string(stack);
+    if (hasCause) {
+      try {
+        this.#value(e.cause);
+      } catch (x) {
+        if (x instanceof Uncloneable) x.path.push('.cause');
+        throw x;
+      }
+    }
+  }
+
+  #arrayBuffer(b: ArrayBuffer): void {
+    if (b.byteLength === 0 && isDetached(b)) throw new Uncloneable('a detached ArrayBuffer');
+    const r = b as ArrayBuffer & { resizable?: boolean; maxByteLength?: number };
+    if (r.resizable === true) {
+      this.#tagU32(RESIZABLE_BUFFER, b.byteLength);
+      const p = this.#pos;
+      if (p + 4 > this.#buf.length) this.#grow(p + 4);
+      this.#u32At(p, r.maxByteLength!);
+      this.#pos = p + 4;
+      const n = b.byteLength;
+      if (p + 4 + n > this.#buf.length) this.#grow(p + 4 + n);
+      this.#buf.set(new Uint8Array(b), p + 4);
+      this.#pos = p + 4 + n;
       return;
     }
-    const kind = TYPED.findIndex((C) => v instanceof C);
-    if (kind < 0) throw new Uncloneable(article(v.constructor.name));
-    this.#tag(TYPEDARRAY);
-    this.#tag(kind);
-    this.#bytes(bytes);
+    this.#bytes(ARRAY_BUFFER, new Uint8Array(b));
   }
+
+  #view(v: ArrayBufferView, proto: unknown): void {
+    const buffer = v.buffer;
+    if (!(buffer instanceof ArrayBuffer)) throw new Uncloneable(`a view of a SharedArrayBuffer (${typedArrayName.call(v) ?? 'DataView'})`, SHARED_HINT);
+    // The prototype names the kind, unless the view's class is a subclass (a Node Buffer).
+    const kind = VIEW_KINDS.get(proto) ?? viewKind(v);
+    const offset = v.byteOffset;
+    const length = v.byteLength;
+    // The buffer travels with the view (and is shared again on the other side) when the view
+    // covers all of it or it was met before; else only the view's own bytes travel.
+    const known = this.#count === 0 ? -1 : this.#indexOf(buffer);
+    if (known >= 0 || (offset === 0 && length === buffer.byteLength)) {
+      this.#byte(VIEW);
+      this.#byte(kind);
+      this.#object(buffer);
+      const p = this.#pos;
+      if (p + 8 > this.#buf.length) this.#grow(p + 8);
+      this.#u32At(p, offset);
+      this.#u32At(p + 4, kind === DATA_VIEW ? length : length / TYPED[kind]!.BYTES_PER_ELEMENT);
+      this.#pos = p + 8;
+      return;
+    }
+    this.#byte(VIEW_COPY);
+    this.#bytes(kind, new Uint8Array(buffer, offset, length));
+  }
+}
+
+/** Names whose objects structuredClone refuses (Object.prototype.toString tags). */
+const UNCLONEABLE = new Set(['Symbol', 'Promise', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry',
+  'Generator', 'AsyncGenerator', 'Function', 'AsyncFunction', 'GeneratorFunction', 'AsyncGeneratorFunction', 'Module']);
+
+const VIEW_KINDS = new Map<unknown, number>([...TYPED.map((C, i) => [C.prototype, i] as const), [DataView.prototype, DATA_VIEW]]);
+
+function viewKind(v: ArrayBufferView): number {
+  switch (typedArrayName.call(v)) {
+    case 'Int8Array': return 0;
+    case 'Uint8Array': return 1;
+    case 'Uint8ClampedArray': return 2;
+    case 'Int16Array': return 3;
+    case 'Uint16Array': return 4;
+    case 'Int32Array': return 5;
+    case 'Uint32Array': return 6;
+    case 'Float32Array': return 7;
+    case 'Float64Array': return 8;
+    case 'BigInt64Array': return 9;
+    case 'BigUint64Array': return 10;
+    case undefined: return DATA_VIEW;
+    default:
+      // A kind newer than this codec (Float16Array).
+      throw new Uncloneable(article(typedArrayName.call(v)!));
+  }
+}
+
+/** (ArrayBuffer.prototype.detached is newer than Node 20: a view of a detached buffer cannot be made.) */
+function isDetached(b: ArrayBuffer): boolean {
+  try {
+    void new Uint8Array(b);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57; // '0'-'9', 'a'-'f' (toString(16) is lower case)
+}
+
+/** `k` is a canonical array index below `limit`. */
+function isIndexBelow(k: string, limit: number): boolean {
+  const n = k.length;
+  if (n === 0 || n > 10) return false;
+  const c0 = k.charCodeAt(0);
+  if (c0 < 0x30 || c0 > 0x39 || (c0 === 0x30 && n > 1)) return false;
+  for (let i = 1; i < n; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return +k < limit;
 }
 
 function isWellFormedSlow(s: string): boolean {
@@ -453,8 +774,17 @@ function isWellFormedSlow(s: string): boolean {
   return true;
 }
 
+function propertyLabel(k: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+}
+
 function keyLabel(k: unknown): string {
-  return typeof k === 'string' ? JSON.stringify(k) : typeof k === 'number' || typeof k === 'boolean' ? String(k) : '…';
+  switch (typeof k) {
+    case 'string': return JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k);
+    case 'number': case 'boolean': case 'undefined': return String(k);
+    case 'bigint': return `${k}n`;
+    default: return k === null ? 'null' : '…';
+  }
 }
 
 function article(noun: string): string {
@@ -464,23 +794,32 @@ function article(noun: string): string {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-// The decoder's state lives in module variables: decoding calls nothing outside this module, so
-// it is never re-entered, and a value costs no reader object.
-let src: Uint8Array = new Uint8Array(0);
-/** A DataView of `src`'s buffer, made only when a float, BigInt or UTF-16 string needs it. */
-let view: DataView | null = null;
+// The decoder's state lives in module variables: decoding runs no user code, so it is never
+// re-entered, and a value costs no reader object.
+let src: Uint8Array = EMPTY;
 let pos = 0;
 let end = 0;
-/** Objects met so far in the value being decoded (for REF); slots past `objectCount` are stale. */
+/** Objects met so far in the value being decoded, for REF; slots past objectCount are stale. */
 const objects: unknown[] = [];
 let objectCount = 0;
 
+/** 8 bytes for f64 / i64 reads: no DataView of the caller's buffer needed. */
+const scratch8 = new Uint8Array(8);
+const scratchF64 = new Float64Array(scratch8.buffer);
+const scratchI64 = new BigInt64Array(scratch8.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** A non-shared copy for runtimes whose TextDecoder refuses shared memory. */
+let textScratch = new Uint8Array(0);
+
 /**
- * Decodes one value from `bytes[start, stop)`. `bytes` may view shared memory that changes after
- * this returns: nothing keeps it.
+ * Decodes one value from `bytes` (or from `bytes[start, stop)`). `bytes` may be a view over a
+ * SharedArrayBuffer that another thread overwrites after this returns: nothing is kept of it,
+ * every string and buffer is copied out. Malformed or truncated bytes throw `RangeError`.
  */
-export function decode(bytes: Uint8Array, start = 0, stop = bytes.length): unknown {
-  if (view !== null && src !== bytes) view = null;
+export function decode(bytes: Uint8Array, start = 0, stop: number = bytes.length): unknown {
+  if (!(start >= 0 && start <= stop && stop <= bytes.length)) {
+    throw new RangeError(`weft codec: bad range [${start}, ${stop}) of ${bytes.length} bytes`);
+  }
   src = bytes;
   pos = start;
   end = stop;
@@ -489,38 +828,55 @@ export function decode(bytes: Uint8Array, start = 0, stop = bytes.length): unkno
     if (pos !== end) throw new RangeError(`weft codec: ${end - pos} bytes left over after a value`);
     return v;
   } finally {
-    // Drop references to what was decoded (setting .length would be a runtime call).
-    for (let i = 0; i < objectCount; i++) objects[i] = undefined;
-    objectCount = 0;
+    src = EMPTY;
+    if (objectCount !== 0) {
+      // Drop the references; after a huge value, the table's storage too (a runtime call, rarely).
+      if (objectCount > 4096) objects.length = 0;
+      else for (let i = 0; i < objectCount; i++) objects[i] = undefined;
+      objectCount = 0;
+    }
   }
 }
 
-function dataView(): DataView {
-  return (view ??= new DataView(src.buffer as ArrayBuffer));
+function truncated(): RangeError {
+  return new RangeError('weft codec: truncated value');
 }
 
 function need(n: number): void {
-  if (pos + n > end) throw new RangeError('weft codec: truncated value');
+  if (pos + n > end) throw truncated();
 }
 
 function u8(): number {
-  need(1);
+  if (pos >= end) throw truncated();
   return src[pos++]!;
 }
 
 function u32(): number {
-  need(4);
-  const b = src;
   const p = pos;
+  if (p + 4 > end) throw truncated();
+  const b = src;
   pos = p + 4;
   return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
 }
 
+/** Copies 8 bytes at `pos` into scratch8, in host order. */
+function load8(): void {
+  const p = pos;
+  if (p + 8 > end) throw truncated();
+  const b = src;
+  const s = scratch8;
+  if (littleEndian) {
+    s[0] = b[p]!; s[1] = b[p + 1]!; s[2] = b[p + 2]!; s[3] = b[p + 3]!;
+    s[4] = b[p + 4]!; s[5] = b[p + 5]!; s[6] = b[p + 6]!; s[7] = b[p + 7]!;
+  } else {
+    for (let i = 0; i < 8; i++) s[i] = b[p + 7 - i]!;
+  }
+  pos = p + 8;
+}
+
 function f64(): number {
-  need(8);
-  const n = dataView().getFloat64(src.byteOffset + pos, true);
-  pos += 8;
-  return n;
+  load8();
+  return scratchF64[0]!;
 }
 
 function remember<T>(o: T): T {
@@ -528,96 +884,175 @@ function remember<T>(o: T): T {
   return o;
 }
 
-function copyBytes(n: number): Uint8Array {
+/** A fresh (non-shared) ArrayBuffer holding the next `n` bytes. */
+function copyBuffer(n: number): ArrayBuffer {
   need(n);
-  const out = src.slice(pos, pos + n);
-  pos += n;
-  return out;
+  const p = pos;
+  pos = p + n;
+  // TypedArray slice allocates a plain ArrayBuffer even when `src` views shared memory.
+  return src.slice(p, p + n).buffer as ArrayBuffer;
 }
 
-function readString(tag: number): string {
-  const n = u32();
-  switch (tag) {
-    case ASCII: {
-      need(n);
-      const from = pos;
-      pos += n;
-      if (n <= SHORT_DECODE) {
-        const b = src;
-        let s = '';
-        for (let i = from; i < from + n; i++) s += String.fromCharCode(b[i]!);
-        return s;
-      }
-      return decodeText(src.subarray(from, from + n));
-    }
-    case UTF8: {
-      need(n);
-      const from = pos;
-      pos += n;
-      return decodeText(src.subarray(from, from + n));
-    }
-    case UTF16: {
-      need(2 * n);
-      let s = '';
-      const at = src.byteOffset + pos;
-      const v = dataView();
-      for (let i = 0; i < n; i++) s += String.fromCharCode(v.getUint16(at + 2 * i, true));
-      pos += 2 * n;
-      return s;
-    }
+const fromCharCode = String.fromCharCode;
+
+/**
+ * `n` ASCII bytes at `p`. Up to 16: one fromCharCode call of exactly n arguments, so one flat
+ * string is made; longer: 16 chars per call, one string per call instead of one per char.
+ */
+function asciiAt(b: Uint8Array, p: number, n: number): string {
+  switch (n) {
+    case 0: return '';
+    case 1: return fromCharCode(b[p]!);
+    case 2: return fromCharCode(b[p]!, b[p + 1]!);
+    case 3: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!);
+    case 4: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!);
+    case 5: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!);
+    case 6: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!);
+    case 7: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!);
+    case 8: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!);
+    case 9: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!);
+    case 10: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!);
+    case 11: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!);
+    case 12: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!);
+    case 13: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!);
+    case 14: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!);
+    case 15: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!, b[p + 14]!);
+    case 16: return fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!, b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!, b[p + 14]!, b[p + 15]!);
     default:
-      throw new RangeError(`weft codec: expected a string, found tag ${tag}`);
+      return asciiLong(b, p, n);
   }
 }
 
-// Object keys: a store with a fresh (not internalized) string key makes V8 look the string up in
-// its string table every time. Short ASCII keys therefore come from a small cache indexed by a
-// hash of their bytes (checked byte for byte), so a key decoded again is the same string as before.
-const KEY_CACHE_SIZE = 4096;
-const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE);
-
-function readKey(): string {
-  const tag = u8();
-  if (tag !== ASCII) return readString(tag);
-  const n = u32();
-  need(n);
-  const b = src;
-  const from = pos;
-  pos += n;
-  if (n > 24) return decodeText(b.subarray(from, from + n));
-  let h = n;
-  for (let i = from; i < from + n; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
-  const slot = (h ^ (h >>> 13)) & (KEY_CACHE_SIZE - 1);
-  const cached = keyCache[slot];
-  if (cached !== undefined && cached.length === n) {
-    let same = true;
-    for (let i = 0; i < n; i++) {
-      if (cached.charCodeAt(i) !== b[from + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return cached;
-  }
+function asciiLong(b: Uint8Array, p: number, n: number): string {
   let s = '';
-  for (let i = from; i < from + n; i++) s += String.fromCharCode(b[i]!);
-  keyCache[slot] = s;
+  for (; n >= 16; p += 16, n -= 16) {
+    s += fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!, b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!,
+      b[p + 8]!, b[p + 9]!, b[p + 10]!, b[p + 11]!, b[p + 12]!, b[p + 13]!, b[p + 14]!, b[p + 15]!);
+  }
+  for (; n >= 4; p += 4, n -= 4) s += fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!, b[p + 3]!);
+  switch (n) {
+    case 1: return s + fromCharCode(b[p]!);
+    case 2: return s + fromCharCode(b[p]!, b[p + 1]!);
+    case 3: return s + fromCharCode(b[p]!, b[p + 1]!, b[p + 2]!);
+    default: return s;
+  }
+}
+
+/** `n` little-endian UTF-16 code units at `p`. */
+function utf16At(b: Uint8Array, p: number, n: number): string {
+  if (n > 256) return utf16Long(b, p, n);
+  let s = '';
+  for (; n >= 8; p += 16, n -= 8) {
+    s += fromCharCode(b[p]! | (b[p + 1]! << 8), b[p + 2]! | (b[p + 3]! << 8), b[p + 4]! | (b[p + 5]! << 8),
+      b[p + 6]! | (b[p + 7]! << 8), b[p + 8]! | (b[p + 9]! << 8), b[p + 10]! | (b[p + 11]! << 8),
+      b[p + 12]! | (b[p + 13]! << 8), b[p + 14]! | (b[p + 15]! << 8));
+  }
+  for (; n > 0; p += 2, n--) s += fromCharCode(b[p]! | (b[p + 1]! << 8));
   return s;
 }
 
-// Object shapes. Decoding `{ id, name, … }` key by key makes V8 add one property at a time,
-// changing the object's hidden class at each step. Objects of a key sequence seen before are
-// instead built by a small function made once for that sequence (an object literal, then named
-// stores, as msgpackr and V8's own deserializer fast paths do), found by a hash of the raw key
-// bytes and checked byte for byte. Where `Function` is unavailable (a strict CSP), keys are added
-// one by one.
+/** A long UTF-16 string (one with a lone surrogate): code units gathered, then made into a string 8192 at a time. */
+function utf16Long(b: Uint8Array, p: number, n: number): string {
+  const units = new Uint16Array(n);
+  for (let i = 0, q = p; i < n; i++, q += 2) units[i] = b[q]! | (b[q + 1]! << 8);
+  let s = '';
+  for (let i = 0; i < n; i += 8192) s += fromCharCode.apply(null, units.subarray(i, Math.min(n, i + 8192)) as unknown as number[]);
+  return s;
+}
+
+function textAt(p: number, n: number): string {
+  const view = src.subarray(p, p + n);
+  if (decodesShared || !(src.buffer instanceof SharedBuffer!)) return textDecoder.decode(view);
+  // A copy in ordinary memory first: a reused scratch, or for a long text a one-off copy.
+  if (n > 0x10000) return textDecoder.decode(view.slice());
+  if (textScratch.length < n) textScratch = new Uint8Array(0x10000);
+  textScratch.set(view);
+  return textDecoder.decode(textScratch.subarray(0, n));
+}
+
+function readAscii(n: number): string {
+  need(n);
+  const p = pos;
+  pos = p + n;
+  return n <= SHORT_DECODE ? asciiAt(src, p, n) : textAt(p, n);
+}
+
+function readStringTagged(tag: number): string {
+  if (tag >= FIXASCII && tag < FIXINT) return readAscii(tag - FIXASCII);
+  switch (tag) {
+    case ASCII:
+      return readAscii(u32());
+    case UTF8: {
+      const n = u32();
+      need(n);
+      const p = pos;
+      pos = p + n;
+      return textAt(p, n);
+    }
+    case UTF16: {
+      const n = u32();
+      need(2 * n);
+      const p = pos;
+      pos = p + 2 * n;
+      return utf16At(src, p, n);
+    }
+    default:
+      throw new RangeError(`weft codec: expected a string, found tag ${tag} at byte ${pos - 1}`);
+  }
+}
+
+function readString(): string {
+  return readStringTagged(u8());
+}
+
+// Object keys. Storing a property under a fresh (not internalized) string makes V8 look the
+// string up in its string table: short ASCII keys come from a small cache indexed by a hash of
+// their bytes (checked byte for byte), so a key decoded again is the same string as before.
+const KEY_CACHE_SIZE = 4096;
+const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined);
+
+function readKey(): string {
+  const tag = u8();
+  if (tag < FIXASCII || tag >= FIXINT) return readStringTagged(tag);
+  const n = tag - FIXASCII;
+  need(n);
+  const b = src;
+  const from = pos;
+  pos = from + n;
+  if (n > 24) return asciiAt(b, from, n);
+  let h = n;
+  for (let i = from; i < from + n; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  const slot = (h ^ (h >>> 15)) & (KEY_CACHE_SIZE - 1);
+  const cached = keyCache[slot];
+  if (cached !== undefined && cached.length === n) {
+    let i = 0;
+    while (i < n && cached.charCodeAt(i) === b[from + i]) i++;
+    if (i === n) return cached;
+  }
+  return (keyCache[slot] = asciiAt(b, from, n));
+}
+
+// Object shapes. Built key by key, `{ id, name, … }` changes hidden class at every key. A key
+// sequence seen twice instead gets a small function made for it (an object literal, then named
+// stores, as msgpackr and V8's own deserializer fast path do), found by a hash of the raw key
+// bytes and checked byte for byte. Only from the second sighting, so objects used as dictionaries
+// with ever-new keys compile nothing. Where `Function` is unavailable (a strict CSP) or a key is
+// `__proto__`, keys are added one by one.
+type Builder = (read: () => unknown, keep: <T>(o: T) => T) => Record<string, unknown>;
 interface Shape {
-  raw: Uint8Array;
+  /** The encoded keys, as little-endian 32-bit words (the last one zero-padded). */
+  words: Int32Array;
+  keyBytes: number;
   keys: string[];
-  build: ((read: () => unknown, keep: <T>(o: T) => T) => Record<string, unknown>) | null;
+  sightings: number;
+  build: Builder | null;
 }
 const SHAPE_CACHE_SIZE = 1024;
-const shapes: (Shape | undefined)[] = new Array(SHAPE_CACHE_SIZE);
+/** Objects with more keys, or longer key runs, than this are not cached (nor compiled). */
+const MAX_SHAPE_KEYS = 64;
+const MAX_SHAPE_BYTES = 2048;
+const MAX_COMPILED_KEYS = 32;
+const shapes: (Shape | undefined)[] = new Array<Shape | undefined>(SHAPE_CACHE_SIZE).fill(undefined);
 const canCompile: boolean = (() => {
   try {
     return new Function('return 1')() === 1;
@@ -626,69 +1061,212 @@ const canCompile: boolean = (() => {
   }
 })();
 
-function readObject(n: number): Record<string, unknown> {
-  const keysAt = pos;
-  // Skip over the keys to find their extent (each: tag, u32 length, bytes).
-  let h = n;
-  for (let i = 0; i < n; i++) {
-    need(5);
-    const tag = src[pos]!;
-    const len = (src[pos + 1]! | (src[pos + 2]! << 8) | (src[pos + 3]! << 16) | (src[pos + 4]! << 24)) >>> 0;
-    const bytes = tag === UTF16 ? 2 * len : len;
-    need(5 + bytes);
-    pos += 5 + bytes;
+function readObject(): Record<string, unknown> {
+  const n = u32();
+  const keyBytes = u32();
+  if (n === 0) {
+    if (keyBytes !== 0) throw new RangeError('weft codec: malformed object');
+    return remember({});
   }
-  const keysEnd = pos;
-  for (let i = keysAt; i < keysEnd; i++) h = (Math.imul(h, 31) + src[i]!) | 0;
+  need(keyBytes);
+  if (n > MAX_SHAPE_KEYS || keyBytes > MAX_SHAPE_BYTES) return readObjectUncached(n, pos + keyBytes);
+  const at = pos;
+  const keysEnd = at + keyBytes;
+  const b = src;
+  // The slot pair comes from a hash of a few words of the keys (count, length, first, middle and
+  // last word); the full comparison, word by word, is what proves a hit. Two shapes that agree on
+  // those samples share the pair of slots.
+  let h = Math.imul(keyBytes ^ (n << 20), 0x9e3779b1);
+  h = Math.imul(h ^ wordAt(b, at, keysEnd), 0x85ebca6b);
+  h = Math.imul(h ^ wordAt(b, at + ((keyBytes >>> 3) << 2), keysEnd), 0xc2b2ae35);
+  h = Math.imul(h ^ wordAt(b, keysEnd - 4 > at ? keysEnd - 4 : at, keysEnd), 0x27d4eb2f);
   const slot = (h ^ (h >>> 15)) & (SHAPE_CACHE_SIZE - 1);
   let shape = shapes[slot];
-  if (shape === undefined || shape.raw.length !== keysEnd - keysAt || !sameBytes(shape.raw, keysAt)) {
-    pos = keysAt;
-    const keys = new Array<string>(n);
-    for (let i = 0; i < n; i++) keys[i] = readKey();
-    shape = { raw: src.slice(keysAt, keysEnd), keys, build: compileShape(keys) };
-    shapes[slot] = shape;
+  if (!isShapeAt(shape, n, keyBytes, b, at)) {
+    shape = shapes[slot ^ 1];
+    if (!isShapeAt(shape, n, keyBytes, b, at)) {
+      const keys = new Array<string>(n);
+      for (let i = 0; i < n; i++) keys[i] = readKey();
+      if (pos !== keysEnd) throw new RangeError('weft codec: malformed object keys');
+      const words = new Int32Array((keyBytes + 3) >>> 2);
+      for (let j = 0; j < words.length; j++) words[j] = wordAt(b, at + 4 * j, keysEnd);
+      shape = { words, keyBytes, keys, sightings: 0, build: null };
+      // The newest in the first slot of the pair, the one it displaces in the second.
+      shapes[slot ^ 1] = shapes[slot];
+      shapes[slot] = shape;
+    }
   }
   pos = keysEnd;
-  if (shape.build !== null) return shape.build(readValue, remember);
+  if (shape!.build === null && ++shape!.sightings === 2) shape!.build = compileShape(shape!.keys);
+  if (shape!.build !== null) return shape!.build(readValue, remember);
+  return readProperties(shape!.keys);
+}
+
+/** A big object (a dictionary, most likely): its keys are not worth a place in the shape cache. */
+function readObjectUncached(n: number, keysEnd: number): Record<string, unknown> {
+  const keys = new Array<string>(n);
+  for (let i = 0; i < n; i++) keys[i] = readKey();
+  if (pos !== keysEnd) throw new RangeError('weft codec: malformed object keys');
+  return readProperties(keys);
+}
+
+/** A new object (registered first, for references to it), its values read for `keys` one by one. */
+function readProperties(keys: string[]): Record<string, unknown> {
   const o = remember({} as Record<string, unknown>);
-  for (const k of shape.keys) {
+  for (const k of keys) {
     const v = readValue();
+    // Assigning '__proto__' would set the prototype: define it as the own property it was.
     if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
     else o[k] = v;
   }
   return o;
 }
 
-function sameBytes(raw: Uint8Array, at: number): boolean {
-  const b = src;
-  for (let i = 0; i < raw.length; i++) if (raw[i] !== b[at + i]) return false;
-  return true;
+/** The little-endian 32-bit word at `i`, bytes at or past `stop` read as 0. */
+function wordAt(b: Uint8Array, i: number, stop: number): number {
+  if (i + 4 <= stop) return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+  let w = 0;
+  for (let k = 0; i + k < stop; k++) w |= b[i + k]! << (8 * k);
+  return w;
 }
 
-function compileShape(keys: string[]): Shape['build'] {
-  if (!canCompile || keys.length === 0 || keys.length > 32 || keys.includes('__proto__')) return null;
-  if (new Set(keys).size !== keys.length) return null;
+function isShapeAt(shape: Shape | undefined, n: number, keyBytes: number, b: Uint8Array, at: number): boolean {
+  if (shape === undefined || shape.keyBytes !== keyBytes || shape.keys.length !== n) return false;
+  const words = shape.words;
+  const full = keyBytes >>> 2;
+  for (let j = 0, i = at; j < full; j++, i += 4) {
+    if (words[j] !== (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))) return false;
+  }
+  return full === words.length || words[full] === wordAt(b, at + 4 * full, at + keyBytes);
+}
+
+function compileShape(keys: string[]): Builder | null {
+  if (!canCompile || keys.length > MAX_COMPILED_KEYS || keys.includes('__proto__') || new Set(keys).size !== keys.length) {
+    return null;
+  }
+  // JSON.stringify makes each key a safe string literal (it escapes quotes, backslashes, lone surrogates).
   const names = keys.map((k) => JSON.stringify(k));
-  const body = `const o = keep({${names.map((k) => `${k}: undefined`).join(', ')}});\n` +
-    names.map((k) => `o[${k}] = read();`).join('\n') + '\nreturn o;';
-  return new Function('read', 'keep', body) as Shape['build'];
+  const body = `const o = keep({ ${names.map((k) => `${k}: undefined`).join(', ')} });\n` +
+    names.map((k) => `o[${k}] = read();\n`).join('') + 'return o;';
+  return new Function('read', 'keep', body) as Builder;
 }
 
-function readBigint(): bigint {
+function readBigint(tag: number): bigint {
+  if (tag === BIGINT64) {
+    load8();
+    return scratchI64[0]!;
+  }
+  if (tag !== BIGINT) throw new RangeError(`weft codec: expected a BigInt, found tag ${tag}`);
   const negative = u8() === 1;
-  const words = u32();
-  need(8 * words);
-  let m = 0n;
-  const at = src.byteOffset + pos;
-  const v = dataView();
-  for (let i = words - 1; i >= 0; i--) m = (m << 64n) | v.getBigUint64(at + 8 * i, true);
-  pos += 8 * words;
+  const n = u32();
+  need(n);
+  const b = src;
+  const p = pos;
+  pos = p + n;
+  let hex = '';
+  for (let i = p + n - 1; i >= p; i--) hex += HEX[b[i]!];
+  const m = BigInt(`0x${hex || '0'}`);
   return negative ? -m : m;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function readArray(): unknown[] {
+  const n = u32();
+  // Sized at once (one allocation; holey, as V8's own deserializer makes them), unless the length
+  // is huge: a sparse array's holes must not be allocated.
+  const a: unknown[] = remember(n <= 0x10000 ? new Array(n) : []);
+  for (let i = 0; i < n; i++) {
+    if (pos < end && src[pos] === HOLES) {
+      pos++;
+      readHoles(a);
+      // (Setting length is a runtime call: only here, for trailing holes of a huge sparse array.)
+      if (a.length !== n) a.length = n;
+      return a;
+    }
+    a[i] = readValue();
+  }
+  return a;
+}
+
+function readHoles(a: unknown[]): void {
+  const m = u32();
+  for (let j = 0; j < m; j++) {
+    const k = readKey();
+    const v = readValue();
+    if (k === '__proto__') Object.defineProperty(a, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else (a as unknown as Record<string, unknown>)[k] = v;
+  }
+}
+
+function readError(): Error {
+  const name = readString();
+  const has = u8();
+  const message = (has & HAS_MESSAGE) !== 0 ? readString() : undefined;
+  const e = remember(newError(ERRORS.get(name) ?? Error, message));
+  if (e.name !== name) Object.defineProperty(e, 'name', { value: name, writable: true, configurable: true });
+  // The sender's stack; without one, undefined as structuredClone gives (not the decoder's own).
+  // An assignment, not defineProperty: replacing V8's own 'stack' property that way costs ~20×
+  // more, and the assignment leaves the same writable, non-enumerable data property.
+  e.stack = (has & HAS_STACK) !== 0 ? readString() : (undefined as unknown as string);
+  if ((has & HAS_CAUSE) !== 0) Object.defineProperty(e, 'cause', { value: readValue(), writable: true, configurable: true });
+  return e;
+}
+
+/**
+ * A real error object of class `Ctor` without capturing a stack trace (which costs microseconds
+ * and is overwritten with the sender's): V8's Error.stackTraceLimit set to 0 around the
+ * construction, where it exists and can be set.
+ */
+function newError(Ctor: ErrorConstructor, message: string | undefined): Error {
+  const E = Error as { stackTraceLimit?: unknown };
+  const limit = E.stackTraceLimit;
+  let lowered = false;
+  if (typeof limit === 'number') {
+    try {
+      E.stackTraceLimit = 0;
+      lowered = true;
+    } catch {
+      // Frozen intrinsics: pay for the stack trace.
+    }
+  }
+  try {
+    return message === undefined ? new Ctor() : new Ctor(message);
+  } finally {
+    if (lowered) E.stackTraceLimit = limit;
+  }
+}
+
+function readView(): ArrayBufferView {
+  const kind = u8();
+  if (kind > DATA_VIEW) throw new RangeError(`weft codec: unknown view kind ${kind}`);
+  // The view's index comes before its buffer's, as on the encoding side.
+  const index = objectCount++;
+  const buffer = readValue();
+  if (!(buffer instanceof ArrayBuffer)) throw new RangeError('weft codec: a view without its buffer');
+  const offset = u32();
+  const length = u32();
+  const v = kind === DATA_VIEW ? new DataView(buffer, offset, length) : new (TYPED[kind] as TypedArrayCtor)(buffer, offset, length);
+  objects[index] = v;
+  return v;
+}
+
+function readViewCopy(): ArrayBufferView {
+  const kind = u8();
+  if (kind > DATA_VIEW) throw new RangeError(`weft codec: unknown view kind ${kind}`);
+  const n = u32();
+  const buffer = copyBuffer(n);
+  if (kind === DATA_VIEW) return remember(new DataView(buffer));
+  const C = TYPED[kind] as TypedArrayCtor;
+  if (n % C.BYTES_PER_ELEMENT !== 0) throw new RangeError('weft codec: malformed typed array');
+  return remember(new C(buffer));
+}
+
 function readValue(): unknown {
-  const tag = u8();
+  if (pos >= end) throw truncated();
+  const tag = src[pos++]!;
+  if (tag >= FIXINT) return tag - FIXINT;
+  if (tag >= FIXASCII) return readAscii(tag - FIXASCII);
   switch (tag) {
     case UNDEFINED: return undefined;
     case NULL: return null;
@@ -697,21 +1275,13 @@ function readValue(): unknown {
     case INT8: return (u8() << 24) >> 24;
     case INT32: return u32() | 0;
     case FLOAT64: return f64();
-    case ASCII: case UTF8: case UTF16: return readString(tag);
-    case BIGINT: return readBigint();
-    case ARRAY: {
-      const n = u32();
-      const a = remember(new Array(n));
-      for (let i = 0; i < n; i++) {
-        if (src[pos] === HOLE) pos++;
-        else a[i] = readValue();
-      }
-      return a;
-    }
-    case OBJECT: return readObject(u32());
+    case BIGINT64: case BIGINT: return readBigint(tag);
+    case ASCII: case UTF8: case UTF16: return readStringTagged(tag);
+    case ARRAY: return readArray();
+    case OBJECT: return readObject();
     case MAP: {
       const n = u32();
-      const m = remember(new Map());
+      const m = remember(new Map<unknown, unknown>());
       for (let i = 0; i < n; i++) {
         const k = readValue();
         m.set(k, readValue());
@@ -720,50 +1290,39 @@ function readValue(): unknown {
     }
     case SET: {
       const n = u32();
-      const set = remember(new Set());
-      for (let i = 0; i < n; i++) set.add(readValue());
-      return set;
+      const s = remember(new Set<unknown>());
+      for (let i = 0; i < n; i++) s.add(readValue());
+      return s;
     }
     case DATE: return remember(new Date(f64()));
     case REGEXP: {
-      const source = readString(u8());
-      return remember(new RegExp(source, readString(u8())));
+      const source = readString();
+      return remember(new RegExp(source, readString()));
     }
-    case ERROR: {
-      const name = readString(u8());
-      const message = readString(u8());
-      const Ctor = ERRORS[name] ?? Error;
-      const e = remember(new Ctor(message));
-      if (e.name !== name) Object.defineProperty(e, 'name', { value: name, writable: true, configurable: true });
-      const stackTag = u8();
-      const stack = stackTag === UNDEFINED ? undefined : readString(stackTag);
-      Object.defineProperty(e, 'stack', { value: stack, writable: true, configurable: true });
-      if (u8() === 1) Object.defineProperty(e, 'cause', { value: readValue(), writable: true, configurable: true });
-      return e;
+    case ERROR: return readError();
+    case ARRAY_BUFFER: return remember(copyBuffer(u32()));
+    case RESIZABLE_BUFFER: {
+      const n = u32();
+      const max = u32();
+      const AB = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
+      const b = remember(new AB(n, { maxByteLength: max }));
+      need(n);
+      new Uint8Array(b).set(src.subarray(pos, pos + n));
+      pos += n;
+      return b;
     }
-    case ARRAYBUFFER: return remember(copyBytes(u32()).buffer);
-    case TYPEDARRAY: {
-      const C = TYPED[u8()];
-      if (C === undefined) throw new RangeError('weft codec: unknown typed array kind');
-      const b = copyBytes(u32());
-      return remember(new C(b.buffer as ArrayBuffer, 0, b.byteLength / C.BYTES_PER_ELEMENT) as Typed);
-    }
-    case DATAVIEW: return remember(new DataView(copyBytes(u32()).buffer as ArrayBuffer));
+    case VIEW: return readView();
+    case VIEW_COPY: return readViewCopy();
     case REF: {
       const i = u32();
-      if (i >= objectCount) throw new RangeError(`weft codec: reference to unknown object ${i}`);
+      if (i >= objectCount || objects[i] === undefined) throw new RangeError(`weft codec: reference to unknown object ${i}`);
       return objects[i];
     }
     case BOXED_NUMBER: return remember(Object(f64()));
-    case BOXED_STRING: return remember(Object(readString(u8())));
+    case BOXED_STRING: return remember(Object(readString()));
     case BOXED_BOOLEAN: return remember(Object(u8() === 1));
-    case BOXED_BIGINT: return remember(Object(readBigint()));
+    case BOXED_BIGINT: return remember(Object(readBigint(u8())));
     default:
       throw new RangeError(`weft codec: unknown tag ${tag} at byte ${pos - 1}`);
   }
-}
-
-function decodeText(view: Uint8Array): string {
-  if (decodeShared || !(view.buffer instanceof SharedArrayBuffer)) return textDecoder.decode(view);
-  return textDecoder.decode(view.slice());
 }
