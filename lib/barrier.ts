@@ -23,7 +23,7 @@
  * | 5      | SLEEPERS | waiting threads            | no        | threads asleep (or about to be) on EPOCH |
  * | 6      | SPINNERS | spinning threads           | no        | threads spinning on EPOCH now          |
  * | 8–9    | TIMEOUT  | creator, once              | no        | default timeout, Float64 ms (Infinity: none) |
- * | 16–19  | LOCK     | see lock.ts                | yes       | the internal Lock's own block          |
+ * | 16–21  | LOCK     | see lock.ts                | yes       | the internal Lock's own block          |
  */
 import { BrokenBarrierError } from './errors.js';
 import { checkTimeout, deadlineOf, runAsync, runSync, spinThenSleep, SpinPolicy, wake, TIMED_OUT, type Machine } from './futex.js';

@@ -183,13 +183,29 @@ function settled(v: 'ok' | 'timed-out'): Outcome {
 // ---------------------------------------------------------------------------------------------
 // Drivers
 
+// True while runSync steps a machine. runSync never yields to the event loop, so no async machine
+// can step in between: a machine reads this to know whether its thread will block.
+let stepping = false;
+
+/** True inside a machine driven by {@link runSync}: its waits block the whole thread. */
+export function drivenSync(): boolean {
+  return stepping;
+}
+
 /** Runs a machine to completion on the calling thread, blocking it while the machine waits. */
 export function runSync<T>(machine: Machine<T>): T {
   let outcome: Outcome = WOKEN;
-  for (;;) {
-    const step = machine.next(outcome);
-    if (step.done) return step.value;
-    outcome = serveSync(step.value);
+  const outer = stepping;
+  try {
+    for (;;) {
+      stepping = true;
+      const step = machine.next(outcome);
+      stepping = outer;
+      if (step.done) return step.value;
+      outcome = serveSync(step.value);
+    }
+  } finally {
+    stepping = outer;
   }
 }
 

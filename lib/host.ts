@@ -85,3 +85,43 @@ export function endAsyncWait(): void {
 }
 
 function noop(): void {}
+
+interface WorkerThreadsModule {
+  getEnvironmentData?: (key: string) => unknown;
+  setEnvironmentData?: (key: string, value: unknown) => void;
+}
+interface ExitEmitter {
+  on?: (event: 'exit', listener: () => void) => unknown;
+}
+interface DiagnosticsChannelModule {
+  subscribe?: (name: string, listener: (message: unknown) => void) => void;
+}
+
+/**
+ * Node's hooks for the thread registry (registry.ts), each absent where the host lacks it:
+ * environment data that spawned workers inherit, this thread's exit, and the creation of every
+ * `Worker` this thread spawns (the `worker_threads` diagnostics channel, which Node 20 has), with
+ * a way to hear of its exit.
+ */
+export const hostNode: {
+  workerThreads: WorkerThreadsModule | undefined;
+  onExit: ((fn: () => void) => void) | undefined;
+  onWorkerCreated: ((fn: (threadId: number, onExit: (cb: () => void) => void) => void) => void) | undefined;
+} = (() => {
+  const workerThreads = builtin<WorkerThreadsModule>('node:worker_threads');
+  const proc = host.process as (HostGlobals['process'] & ExitEmitter) | undefined;
+  const onExit = typeof proc?.on === 'function' ? (fn: () => void) => { proc.on!('exit', fn); } : undefined;
+  const dc = builtin<DiagnosticsChannelModule>('node:diagnostics_channel');
+  const onWorkerCreated = typeof dc?.subscribe === 'function'
+    ? (fn: (threadId: number, onExit: (cb: () => void) => void) => void) => {
+      dc.subscribe!('worker_threads', (message) => {
+        const worker = (message as { worker?: { threadId?: number } & { once?: (e: 'exit', cb: () => void) => unknown } }).worker;
+        // Read the id now: a Worker's threadId reads -1 once it exited.
+        if (worker && typeof worker.threadId === 'number' && typeof worker.once === 'function') {
+          fn(worker.threadId, (cb) => { worker.once!('exit', cb); });
+        }
+      });
+    }
+    : undefined;
+  return { workerThreads, onExit, onWorkerCreated };
+})();

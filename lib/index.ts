@@ -15,6 +15,7 @@ export { Connection, Pipe, type PipeOptions } from './pipe.js';
 export { Pool, type ApplyOptions, type MapOptions, type PoolOptions } from './pool.js';
 export { type CommonOptions } from './primitive.js';
 export { JoinableQueue, Queue, type QueueOptions } from './queue.js';
+export { formatWaitTable, waitTable, type ThreadWait } from './registry.js';
 export { revive } from './revive.js';
 export { RLock, type RLockOptions } from './rlock.js';
 export { BoundedSemaphore, Semaphore, type SemaphoreOptions } from './semaphore.js';

@@ -21,18 +21,19 @@ export const MAGIC = 0x5746;
 
 /** Each kind's number and current layout version. Never reuse or renumber a kind. */
 export const KINDS = {
-  Lock: { id: 1, version: 1 },
-  RLock: { id: 2, version: 1 },
+  Lock: { id: 1, version: 2 },
+  RLock: { id: 2, version: 2 },
   Semaphore: { id: 3, version: 1 },
   BoundedSemaphore: { id: 4, version: 1 },
   Event: { id: 5, version: 2 },
   Condition: { id: 6, version: 1 },
-  Barrier: { id: 7, version: 1 },
+  Barrier: { id: 7, version: 2 },
   Value: { id: 8, version: 1 },
   SharedArray: { id: 9, version: 1 },
-  Queue: { id: 10, version: 1 },
-  JoinableQueue: { id: 11, version: 1 },
-  Pipe: { id: 12, version: 1 },
+  Queue: { id: 10, version: 2 },
+  JoinableQueue: { id: 11, version: 2 },
+  Pipe: { id: 12, version: 2 },
+  Registry: { id: 13, version: 1 },
 } as const;
 export type KindName = keyof typeof KINDS;
 

@@ -14,31 +14,47 @@
  * The lock is not fair (a running thread may barge past a waking one), which is what makes
  * contended hand-offs cheap; spinning keeps the wait short.
  *
- * ## Layout (Int32 slots; a Lock of its own gets a whole 64-byte line, an embedded one 4 slots)
+ * ## Deadlocks and dead owners (registry.ts)
+ * Only the path that is about to park consults the thread registry; the fast paths are unchanged.
+ * A parking thread publishes a wait record (this lock, the owner it saw) and, in a blocking wait
+ * with no timeout, walks the wait-for graph: if the owner waits, through a chain of such records,
+ * for a lock this thread holds, it backs off with `DeadlockError` instead of parking. Parked
+ * waiters wake every CHECK_MS to look again and to see whether the owner has died; a waiter that
+ * finds the owner dead takes the lock over (`ownerDied` then reads true until it releases).
+ * A contended release bumps the lock's epoch in the registry after clearing the word, which is
+ * how a detector tells a stale record from a live one.
+ *
+ * ## Layout (Int32 slots; a Lock of its own gets a whole 64-byte line, an embedded one 6 slots)
  * | slot | name     | written by                         | parked on | meaning                          |
  * |------|----------|------------------------------------|-----------|----------------------------------|
  * | 0    | TAG      | creator, once                      | no        | kind + layout version            |
  * | 1    | STATE    | acquirers (CAS), owner (release)   | yes       | 0, or owner << 1 \| CONTENDED    |
  * | 2    | SPINNERS | spinning threads                   | no        | threads spinning on STATE now    |
  * | 3    | DEPTH    | the owner only, while it owns      | no        | RLock recursion depth            |
- * Invariant: STATE names a thread iff that thread holds the lock; only the owner clears STATE.
+ * | 4    | UID      | creator, once                      | no        | random id, for the registry      |
+ * | 5    | RECOVERED| the owner only, while it owns      | no        | 1: taken over from a dead owner  |
+ * Invariant: STATE names a thread iff that thread holds the lock (or held it and died); only the
+ * owner clears STATE, except that a waiter may CAS a dead owner's word over to itself.
  */
 import { DeadlockError, NotHeldError, TimeoutError } from './errors.js';
 import {
-  checkTimeout, deadlineOf, runAsync, runSync, sleep, SpinPolicy, spinOnly, spinWhile, wake, CHANGED, TIMED_OUT,
-  type Machine,
+  checkTimeout, deadlineOf, drivenSync, runAsync, runSync, sleep, SpinPolicy, spinOnly, spinWhile, wake, CHANGED,
+  TIMED_OUT, type Machine,
 } from './futex.js';
-import { THREAD_ID } from './host.js';
+import { now, THREAD_ID } from './host.js';
+import { BLOCKING, bumpEpoch, CHECK_MS, clearWait, detectCycle, epochOf, isDead, publishWait, threadLabel } from './registry.js';
 import { label } from './layout.js';
 import { defineHandle, disposable, fromClone, openBlock, type CommonOptions } from './primitive.js';
 
 const STATE = 1;
 const SPINNERS = 2;
 const DEPTH = 3;
+const UID = 4;
+const RECOVERED = 5;
 /** Block size in Int32 slots (other blocks may embed a Lock; one of its own is padded to a line). */
-export const LOCK_SLOTS = 4;
+export const LOCK_SLOTS = 6;
 /** Slot indices, for diagnostics and tests. */
-export const LOCK_LAYOUT = { STATE, SPINNERS, DEPTH } as const;
+export const LOCK_LAYOUT = { STATE, SPINNERS, DEPTH, UID, RECOVERED } as const;
 
 const CONTENDED = 1;
 /** This thread's LOCKED word. */
@@ -58,8 +74,16 @@ export let reacquire: (lock: OwnedLock, saved: SavedState) => Machine<void>;
 export let ownedByMe: (lock: OwnedLock) => boolean;
 /** After a blocking `acquire()` that re-took a lock released by `releaseAll`: restores the saved depth. */
 export let restoreDepth: (lock: OwnedLock, saved: SavedState) => void;
-/** Acquires a `Lock` for ever as a machine; its holder re-acquiring throws `DeadlockError`. */
+/**
+ * Acquires a `Lock` for ever as a machine; its holder re-acquiring throws `DeadlockError`. For
+ * weft's internal locks (rings, barriers), which are never held while waiting for another lock:
+ * their waits recover from dead owners but never back off from a cycle.
+ */
 export let acquireExclusive: (lock: OwnedLock) => Machine<void>;
+
+/** How a waiting machine may treat a cycle of lock waits it closes. */
+const MAY_BACK_OFF = true;
+const MUST_WAIT = false;
 
 /**
  * What `Lock` and `RLock` share. Not exported from the package: use `Lock` or `RLock`.
@@ -72,6 +96,7 @@ export abstract class OwnedLock {
   readonly #i32: Int32Array;
   readonly #spin: SpinPolicy;
   readonly #reentrant: boolean;
+  readonly #uid: number;
 
   protected constructor(kind: 'Lock' | 'RLock', options: LockOptions | undefined) {
     const b = openBlock(kind, LOCK_SLOTS, options);
@@ -79,6 +104,8 @@ export abstract class OwnedLock {
     this.#i32 = b.i32;
     this.#spin = new SpinPolicy(b.i32, SPINNERS);
     this.#reentrant = kind === 'RLock';
+    if (b.fresh) Atomics.store(b.i32, UID, (Math.random() * 0x7fffffff) | 1);
+    this.#uid = Atomics.load(b.i32, UID);
   }
 
   /**
@@ -109,7 +136,7 @@ export abstract class OwnedLock {
       }
       if (this.#reentrant && this.#ownsWord(Atomics.load(this.#i32, STATE))) return Promise.resolve(this.#enterAgain());
       if (timeout === 0) return Promise.resolve(false);
-      return runAsync(this.#acquireMachine(deadlineOf(timeout, this, 'acquireAsync'), false));
+      return runAsync(this.#acquireMachine(deadlineOf(timeout, this, 'acquireAsync'), false, MUST_WAIT));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -136,14 +163,29 @@ export abstract class OwnedLock {
     const w = Atomics.compareExchange(i32, STATE, ME, 0);
     if (w === ME) return;
     if (w !== (ME | CONTENDED)) throw this.#notHeld(); // (an RLock's owner never gets here)
+    // A lock taken over from a dead owner is always CONTENDED, so this is where RECOVERED ends.
+    i32[RECOVERED] = 0;
     // Only the owner clears STATE, and CONTENDED is already set: a plain store suffices.
     Atomics.store(i32, STATE, 0);
+    // After the store (registry.ts): a waiter that read the old epoch then saw us as the owner
+    // is told by the new epoch that its record went stale.
+    bumpEpoch(this.#uid);
     wake(i32, STATE, 1);
   }
 
-  /** True while some thread holds the lock. */
+  /** True while some thread holds the lock (also a thread that died holding it). */
   get locked(): boolean {
     return Atomics.load(this.#i32, STATE) !== 0;
+  }
+
+  /**
+   * True while this thread holds the lock because it took it over from a thread that died
+   * holding it (POSIX's `EOWNERDEAD`): what the lock protects may be half-updated. Reads false
+   * again once this thread releases it. Only a waiting `acquire`/`acquireAsync` (not `tryAcquire`
+   * or a timeout of 0) takes a lock over, within about 100 ms of the death becoming known.
+   */
+  get ownerDied(): boolean {
+    return this.#ownsWord(Atomics.load(this.#i32, STATE)) && this.#i32[RECOVERED] === 1;
   }
 
   /**
@@ -205,7 +247,7 @@ export abstract class OwnedLock {
         Atomics.compareExchange(this.#i32, STATE, 0, ME) === 0) {
       return this.#entered();
     }
-    return runSync(this.#acquireMachine(deadlineOf(timeout, this, 'acquire'), false)); // spun already
+    return runSync(this.#acquireMachine(deadlineOf(timeout, this, 'acquire'), false, MAY_BACK_OFF)); // spun already
   }
 
   #entered(): boolean {
@@ -213,32 +255,65 @@ export abstract class OwnedLock {
     return true;
   }
 
-  /** The contended path, shared by blocking and async acquires. */
-  *#acquireMachine(deadline: number, spin: boolean): Machine<boolean> {
+  /**
+   * The contended path, shared by blocking and async acquires. Parks in ticks of CHECK_MS: at
+   * each, it re-publishes its wait record, takes over a dead owner's lock, and (when `mayBackOff`
+   * and this is a blocking wait with no deadline) backs off from a cycle with `DeadlockError`.
+   */
+  *#acquireMachine(deadline: number, spin: boolean, mayBackOff: boolean): Machine<boolean> {
     const i32 = this.#i32;
+    const blocking = deadline === Infinity && drivenSync();
     let slept = false;
-    for (;;) {
-      let w = Atomics.load(i32, STATE);
-      if (w === 0) {
-        // After sleeping, others may be asleep too: keep CONTENDED so our release wakes one.
-        if (Atomics.compareExchange(i32, STATE, 0, slept ? ME | CONTENDED : ME) === 0) return this.#entered();
-        continue;
+    let published = false;
+    try {
+      for (;;) {
+        let w = Atomics.load(i32, STATE);
+        if (w === 0) {
+          // After sleeping, others may be asleep too: keep CONTENDED so our release wakes one.
+          if (Atomics.compareExchange(i32, STATE, 0, slept ? ME | CONTENDED : ME) === 0) return this.#entered();
+          continue;
+        }
+        if (spin && (w & CONTENDED) === 0) {
+          // Spin once while the owner runs and nobody sleeps; then announce ourselves.
+          spin = false;
+          if ((yield spinOnly(i32, STATE, w, this.#spin)) === CHANGED) continue;
+        }
+        // About to park. The epoch is read before the word that names the owner (registry.ts).
+        const epoch = epochOf(this.#uid);
+        w = Atomics.load(i32, STATE);
+        if (w === 0) continue;
+        const owner = w >> 1;
+        if (isDead(owner)) {
+          // Keep CONTENDED: others may sleep here, and our release (slow path) clears RECOVERED.
+          if (Atomics.compareExchange(i32, STATE, w, ME | CONTENDED) !== w) continue;
+          if (this.#reentrant) i32[DEPTH] = 1;
+          i32[RECOVERED] = 1;
+          return true;
+        }
+        if ((w & CONTENDED) === 0) {
+          if (Atomics.compareExchange(i32, STATE, w, w | CONTENDED) !== w) continue;
+          w |= CONTENDED;
+        }
+        publishWait(this.#uid, owner, epoch, this.toString(), blocking ? BLOCKING : 0);
+        published = true;
+        if (blocking && mayBackOff) {
+          const cycle = detectCycle(owner, this.toString());
+          if (cycle !== null) {
+            published = false; // (detectCycle cleared the record, under its lock)
+            throw new DeadlockError(`${this}: acquire() by ${threadLabel(THREAD_ID)} would deadlock: ${cycle}. ` +
+              'This thread backs off (it keeps what it holds); the others keep waiting.');
+          }
+        }
+        const tick = Math.min(deadline, now() + CHECK_MS);
+        const outcome = yield sleep(i32, STATE, w, tick, this.#spin);
+        slept = true;
+        if (outcome === TIMED_OUT && tick === deadline) {
+          // A last look: the lock may have come free exactly at the deadline.
+          return Atomics.compareExchange(i32, STATE, 0, ME | CONTENDED) === 0 ? this.#entered() : false;
+        }
       }
-      if (spin && (w & CONTENDED) === 0) {
-        // Spin once while the owner runs and nobody sleeps; then announce ourselves.
-        spin = false;
-        if ((yield spinOnly(i32, STATE, w, this.#spin)) === CHANGED) continue;
-      }
-      if ((w & CONTENDED) === 0) {
-        if (Atomics.compareExchange(i32, STATE, w, w | CONTENDED) !== w) continue;
-        w |= CONTENDED;
-      }
-      const outcome = yield sleep(i32, STATE, w, deadline, this.#spin);
-      slept = true;
-      if (outcome === TIMED_OUT) {
-        // A last look: the lock may have come free exactly at the deadline.
-        return Atomics.compareExchange(i32, STATE, 0, ME | CONTENDED) === 0 ? this.#entered() : false;
-      }
+    } finally {
+      if (published) clearWait();
     }
   }
 
@@ -254,7 +329,9 @@ export abstract class OwnedLock {
     reacquire = function* (lock, saved) {
       const i32 = lock.#i32;
       if (Atomics.compareExchange(i32, STATE, 0, ME) !== 0) {
-        yield* lock.#acquireMachine(Infinity, true);
+        // Condition.wait must return holding the lock: it waits, and a cycle through it is
+        // broken by another member backing off.
+        yield* lock.#acquireMachine(Infinity, true, MUST_WAIT);
       }
       if (lock.#reentrant) i32[DEPTH] = saved;
     };
@@ -265,7 +342,7 @@ export abstract class OwnedLock {
     acquireExclusive = function* (lock) {
       if (Atomics.compareExchange(lock.#i32, STATE, 0, ME) === 0) return;
       if (lock.#ownsWord(Atomics.load(lock.#i32, STATE))) throw lock.#selfDeadlock();
-      yield* lock.#acquireMachine(Infinity, true);
+      yield* lock.#acquireMachine(Infinity, true, MUST_WAIT);
     };
   }
 }

@@ -11,7 +11,9 @@
  * ring (the payload is then written and read in two pieces), so any record up to the capacity fits.
  * - put: under the producer lock, check space (and `maxsize`), copy the record in, then publish
  *   it with one store to TAIL. A record is therefore visible whole or not at all: a producer that
- *   dies mid-copy has published nothing.
+ *   dies mid-copy has published nothing. The next producer takes the dead one's lock over
+ *   (lock.ts) and undoes the counter the dead put may have bumped (PREV_PUT/INTENT_TAIL); a
+ *   consumer killed before its HEAD store leaves its record for the next one, likewise.
  * - get: under the consumer lock, read the record at HEAD, hand its bytes to the caller (decoded
  *   in place when contiguous), then publish the space with one store to HEAD.
  * - Waiting. Consumers wait for data on DATA_SEQ and producers for space on SPACE_SEQ, counters
@@ -36,19 +38,23 @@
  * | 2     | MAXSIZE            | creator, once               | no        | most records at once; 0: no limit   |
  * | 3     | PRODUCERS_WAITING  | producers                   | no        | producers asleep (or about to be)   |
  * | 4     | CONSUMERS_WAITING  | consumers                   | no        | consumers asleep (or about to be)   |
- * | 16–19 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
- * | 20    | TAIL               | producers, under their lock | no        | bytes ever published                |
- * | 21    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
- * | 22    | DATA_SEQ           | producers                   | yes       | bumped when data arrives for sleepers |
- * | 23    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
- * | 24    | SEEN_GET_COUNT     | producers, under their lock | no        | cached GET_COUNT (for maxsize)      |
- * | 25    | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
- * | 32–35 | CONSUMER_LOCK      | consumers (see lock.ts)     | yes       | serializes consumers                |
- * | 36    | HEAD               | consumers, under their lock | no        | bytes ever consumed                 |
- * | 37    | GET_COUNT          | consumers, under their lock | no        | records ever consumed               |
- * | 38    | SPACE_SEQ          | consumers                   | yes       | bumped when space frees for sleepers |
- * | 39    | SEEN_TAIL          | consumers, under their lock | no        | cached TAIL                         |
- * | 40    | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
+ * | 16–21 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
+ * | 22    | TAIL               | producers, under their lock | no        | bytes ever published                |
+ * | 23    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
+ * | 24    | DATA_SEQ           | producers                   | yes       | bumped when data arrives for sleepers |
+ * | 25    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
+ * | 26    | SEEN_GET_COUNT     | producers, under their lock | no        | cached GET_COUNT (for maxsize)      |
+ * | 27    | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
+ * | 28    | PREV_PUT           | producers, under their lock | no        | PUT_COUNT before the put under way  |
+ * | 29    | INTENT_TAIL        | producers, under their lock | no        | the TAIL that put will publish      |
+ * | 32–37 | CONSUMER_LOCK      | consumers (see lock.ts)     | yes       | serializes consumers                |
+ * | 38    | HEAD               | consumers, under their lock | no        | bytes ever consumed                 |
+ * | 39    | GET_COUNT          | consumers, under their lock | no        | records ever consumed               |
+ * | 40    | SPACE_SEQ          | consumers                   | yes       | bumped when space frees for sleepers |
+ * | 41    | SEEN_TAIL          | consumers, under their lock | no        | cached TAIL                         |
+ * | 42    | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
+ * | 43    | PREV_GET           | consumers, under their lock | no        | GET_COUNT before the get under way  |
+ * | 44    | INTENT_HEAD        | consumers, under their lock | no        | the HEAD that get will publish      |
  * Invariants: 0 <= TAIL - HEAD <= CAPACITY (as unsigned 32-bit differences); every record
  * between HEAD and TAIL is complete.
  */
@@ -69,12 +75,16 @@ const DATA_SEQ = TAIL + 2;
 const SEEN_HEAD = TAIL + 3;
 const SEEN_GET_COUNT = TAIL + 4;
 const PRODUCER_SPINNERS = TAIL + 5;
+const PREV_PUT = TAIL + 6;
+const INTENT_TAIL = TAIL + 7;
 const CONSUMER_LOCK = 2 * LINE;
 const HEAD = 2 * LINE + LOCK_SLOTS;
 const GET_COUNT = HEAD + 1;
 const SPACE_SEQ = HEAD + 2;
 const SEEN_TAIL = HEAD + 3;
 const CONSUMER_SPINNERS = HEAD + 4;
+const PREV_GET = HEAD + 5;
+const INTENT_HEAD = HEAD + 6;
 /** Header size in Int32 slots; the data follows. */
 export const RING_HEADER_SLOTS = 3 * LINE;
 /** Slot indices, for diagnostics and tests. */
@@ -220,7 +230,7 @@ export class Ring {
     const i32 = this.i32;
     const closedBits = readerMatters ? CLOSED_WRITE | CLOSED_READ : CLOSED_WRITE;
     for (;;) {
-      if (!holdLock) yield* acquireExclusive(this.#producerLock);
+      if (!holdLock) yield* this.lockProducer();
       let placed: boolean;
       try {
         placed = this.#attemptPut(payload, flags, prefix, readerMatters);
@@ -298,7 +308,12 @@ export class Ring {
       this.u8.set(payload.subarray(0, first), from);
       this.u8.set(payload.subarray(first), 0);
     }
-    Atomics.store(i32, PUT_COUNT, (i32[PUT_COUNT]! + 1) | 0);
+    // A put killed from here on is undone or completed by the next producer (#recoverProducer):
+    // the intent first, then PUT_COUNT, then TAIL, the one store that commits the put.
+    const count = i32[PUT_COUNT]!;
+    i32[PREV_PUT] = count;
+    i32[INTENT_TAIL] = (tail + need) | 0;
+    Atomics.store(i32, PUT_COUNT, (count + 1) | 0);
     // Ordering: the record's bytes and PUT_COUNT are written before TAIL publishes them.
     Atomics.store(i32, TAIL, (tail + need) | 0);
     return true;
@@ -313,9 +328,19 @@ export class Ring {
     }
   }
 
-  /** Holds the producer lock for a multi-record message (blocking or async). */
+  /** Takes the producer lock as a machine (also for a multi-record message, blocking or async). */
   *lockProducer(): Machine<void> {
     yield* acquireExclusive(this.#producerLock);
+    if (this.#producerLock.ownerDied) this.#recoverProducer();
+  }
+
+  /**
+   * The previous producer died holding the lock (registry.ts): if its put never reached the TAIL
+   * store, undo its PUT_COUNT; its record was never published, so no consumer sees a part of it.
+   */
+  #recoverProducer(): void {
+    const i32 = this.i32;
+    if (Atomics.load(i32, TAIL) !== i32[INTENT_TAIL]) Atomics.store(i32, PUT_COUNT, i32[PREV_PUT]!);
   }
 
   unlockProducer(): void {
@@ -356,7 +381,7 @@ export class Ring {
   *get<T>(read: Reader<T>, deadline: number, spin: boolean, holdLock = false): Machine<T | typeof EMPTY> {
     let lastTry = false;
     for (;;) {
-      if (!holdLock) yield* acquireExclusive(this.#consumerLock);
+      if (!holdLock) yield* this.lockConsumer();
       let value: T | typeof EMPTY;
       try {
         value = this.#attemptGet(read);
@@ -440,7 +465,12 @@ export class Ring {
       ? read(header, this.u8, from, from + n)
       : read(header, this.#straddling(from, n), 0, n);
     if (value === KEEP) return EMPTY;
-    Atomics.store(i32, GET_COUNT, (i32[GET_COUNT]! + 1) | 0);
+    // As in #attemptPut: the intent, GET_COUNT (before HEAD, which producers' maxsize check
+    // relies on), then HEAD, the commit (#recoverConsumer undoes a get killed before it).
+    const count = i32[GET_COUNT]!;
+    i32[PREV_GET] = count;
+    i32[INTENT_HEAD] = (head + recordBytes(n)) | 0;
+    Atomics.store(i32, GET_COUNT, (count + 1) | 0);
     // Ordering: the record is fully read before HEAD hands its space back to producers.
     Atomics.store(i32, HEAD, (head + recordBytes(n)) | 0);
     return value;
@@ -455,9 +485,16 @@ export class Ring {
     }
   }
 
-  /** Holds the consumer lock for a multi-record message. */
+  /** Takes the consumer lock as a machine (also for a multi-record message). */
   *lockConsumer(): Machine<void> {
     yield* acquireExclusive(this.#consumerLock);
+    if (this.#consumerLock.ownerDied) this.#recoverConsumer();
+  }
+
+  /** As {@link #recoverProducer}: a get killed before its HEAD store leaves its record in the ring. */
+  #recoverConsumer(): void {
+    const i32 = this.i32;
+    if (Atomics.load(i32, HEAD) !== i32[INTENT_HEAD]) Atomics.store(i32, GET_COUNT, i32[PREV_GET]!);
   }
 
   unlockConsumer(): void {

@@ -1,0 +1,349 @@
+/**
+ * The thread registry: one shared block per process that says which threads are alive and which
+ * lock each blocked thread waits for. It is what lets a `Lock` waiter find out that the owner died
+ * (POSIX's robust mutexes, `EOWNERDEAD`) and lets a thread about to park detect that it would
+ * close a cycle of lock waits (a deadlock) before it parks for ever.
+ *
+ * ## How threads share it
+ * The first thread that loads weft creates the block and stores it in Node's
+ * `worker_threads.setEnvironmentData`, which every worker spawned afterwards by that thread (and
+ * by its workers, in turn) inherits; a `SharedArrayBuffer` in there is shared, not copied. So the
+ * thread that spawns workers must load weft before it spawns them (the pool does). Threads of
+ * separate registries cannot see each other: detection then silently covers fewer cycles, never
+ * reports a false one. Hosts without `worker_threads` get a registry of their own per thread.
+ *
+ * ## Liveness
+ * A thread registers itself when weft loads (a slot: its id, ALIVE). It is marked DEAD by
+ * whichever of these comes first: its own `process.on('exit')` (a worker that returns, calls
+ * `process.exit()` or dies of an uncaught error), or the thread that spawned it seeing the
+ * `Worker`'s `'exit'` event (every worker spawned by a thread that loaded weft is watched, through
+ * Node's `worker_threads` diagnostics channel; this covers `worker.terminate()`, which runs no
+ * handler in the dying thread). The parent's notice needs its event loop: a parent that blocks
+ * synchronously on a lock its terminated child held learns nothing (use `acquireAsync` there).
+ *
+ * ## Wait records and cycles
+ * A thread about to park on a lock with no timeout writes a wait record in its slot: the lock's
+ * uid, the owner it saw, the lock's release epoch read before it looked at the owner, and the
+ * lock's label. Every contended release bumps the lock's epoch bucket *after* clearing the lock
+ * word, so a record whose epoch still matches describes an owner that has not released since the
+ * waiter looked (a changed epoch only makes a record stale, never a wrong cycle). A thread checks
+ * for a cycle (owner → the lock its record names → that lock's owner → … → itself) before it
+ * parks and again every {@link CHECK_MS} while parked, under a registry-wide detection lock, so
+ * at most one thread of a cycle backs off: it clears its record before releasing the detection
+ * lock. Records are read under a per-slot sequence lock (writers: the slot's own thread only).
+ *
+ * ## Layout (Int32 slots)
+ * | slot               | name         | written by                | parked on | meaning                        |
+ * |--------------------|--------------|---------------------------|-----------|--------------------------------|
+ * | 0                  | TAG          | creator, once             | no        | kind + layout version          |
+ * | 1                  | THREADS      | creator, once             | no        | number of thread slots         |
+ * | 2                  | DETECT_LOCK  | detecting threads (CAS)   | no        | 0, or the detecting thread's id |
+ * | 16 + 32k …         | thread slot k (below)                                                       |
+ * | EPOCHS_AT + b      | EPOCH b      | contended releases (add)  | no        | release count of locks with uid & (BUCKETS-1) = b |
+ * Thread slot (32 slots, two cache lines: its own thread writes it, others only read):
+ * | +0 ID | +1 LIFE (ALIVE 1 / DEAD 2) | +2 SEQ (odd while the record is written) | +3 LOCK_UID (0: not waiting) |
+ * | +4 OWNER (thread id seen holding it) | +5 EPOCH (seen before OWNER) | +6 SINCE (ms, mod 2^31) | +7 FLAGS (1: counts for cycles) |
+ * | +8 NAME_LEN (UTF-16 units) | +9…+31 NAME (two units a slot) |
+ * Invariant: a slot's ID, once set, changes only when the table is full and a DEAD slot is reused.
+ */
+import { hostNode, THREAD_ID } from './host.js';
+import { LINE, tagOf } from './layout.js';
+
+const THREADS = 1;
+const DETECT_LOCK = 2;
+const TABLE_AT = LINE;
+const SLOT = 32;
+const ID = 0;
+const LIFE = 1;
+const SEQ = 2;
+const LOCK_UID = 3;
+const OWNER = 4;
+const EPOCH = 5;
+const SINCE = 6;
+const FLAGS = 7;
+const NAME_LEN = 8;
+const NAME = 9;
+const NAME_UNITS = (SLOT - NAME) * 2;
+const THREAD_SLOTS = 512;
+const BUCKETS = 1024;
+const EPOCHS_AT = TABLE_AT + THREAD_SLOTS * SLOT;
+const REGISTRY_SLOTS = EPOCHS_AT + BUCKETS;
+/** Slot indices, for tests. */
+export const REGISTRY_LAYOUT = { THREADS, DETECT_LOCK, TABLE_AT, SLOT, ID, LIFE, SEQ, LOCK_UID, OWNER, EPOCH, FLAGS } as const;
+
+const ALIVE = 1;
+const DEAD = 2;
+/** FLAGS bit: a blocking wait with no timeout, so an edge of the wait-for graph. */
+export const BLOCKING = 1;
+/** How often a parked lock waiter re-checks its owner's life and the wait-for graph (ms). */
+export const CHECK_MS = 100;
+const ENV_KEY = 'weft:registry:v1';
+const MAX_HOPS = 64;
+
+const i32: Int32Array = (() => {
+  const wt = hostNode.workerThreads;
+  const inherited = wt?.getEnvironmentData?.(ENV_KEY);
+  if (inherited instanceof SharedArrayBuffer && inherited.byteLength === REGISTRY_SLOTS * 4) {
+    const view = new Int32Array(inherited);
+    if (Atomics.load(view, 0) === tagOf('Registry')) return view;
+  }
+  const view = new Int32Array(new SharedArrayBuffer(REGISTRY_SLOTS * 4));
+  view[THREADS] = THREAD_SLOTS;
+  Atomics.store(view, 0, tagOf('Registry'));
+  wt?.setEnvironmentData?.(ENV_KEY, view.buffer);
+  return view;
+})();
+
+function hashSlot(id: number): number {
+  return (Math.imul(id, 0x9e3779b1) >>> 23) & (THREAD_SLOTS - 1); // THREAD_SLOTS is 2^9
+}
+
+/** Index of `id`'s slot, or -1 if it never registered here. */
+function find(id: number): number {
+  for (let k = 0, s = hashSlot(id); k < THREAD_SLOTS; k++, s = (s + 1) & (THREAD_SLOTS - 1)) {
+    const at = TABLE_AT + s * SLOT;
+    const v = Atomics.load(i32, at + ID);
+    if (v === id) return at;
+    if (v === 0) return -1;
+  }
+  return -1;
+}
+
+/** Claims this thread's slot: the first free one on its probe path, else a DEAD one. */
+function register(): number {
+  const found = find(THREAD_ID);
+  if (found >= 0) {
+    Atomics.store(i32, found + LIFE, ALIVE);
+    return found;
+  }
+  for (let pass = 0; pass < 2; pass++) {
+    for (let k = 0, s = hashSlot(THREAD_ID); k < THREAD_SLOTS; k++, s = (s + 1) & (THREAD_SLOTS - 1)) {
+      const at = TABLE_AT + s * SLOT;
+      if (pass === 0) {
+        if (Atomics.compareExchange(i32, at + ID, 0, THREAD_ID) !== 0) continue;
+      } else {
+        // The table is full: reuse a dead thread's slot (its tombstone is lost, see the invariant).
+        const id = Atomics.load(i32, at + ID);
+        if (Atomics.load(i32, at + LIFE) !== DEAD || Atomics.compareExchange(i32, at + ID, id, THREAD_ID) !== id) continue;
+      }
+      Atomics.store(i32, at + LOCK_UID, 0);
+      Atomics.store(i32, at + LIFE, ALIVE);
+      return at;
+    }
+  }
+  return -1; // 512 live threads: liveness and detection are off for this one
+}
+
+const mine = register();
+
+/** Marks a thread dead (it exited, or its Worker reported 'exit'). */
+function markDead(id: number): void {
+  const at = find(id);
+  if (at >= 0) {
+    Atomics.store(i32, at + LOCK_UID, 0);
+    Atomics.store(i32, at + LIFE, DEAD);
+  }
+}
+
+(() => {
+  // This thread's own exit (not run on worker.terminate(): the parent's watch below covers that).
+  hostNode.onExit?.(() => markDead(THREAD_ID));
+  hostNode.onWorkerCreated?.((threadId, onExit) => {
+    const id = threadId + 1; // host.ts: THREAD_ID is Node's threadId + 1
+    onExit(() => markDead(id));
+  });
+})();
+
+/** False only when `id` is known to have died. Unknown threads (another registry) count as alive. */
+export function isDead(id: number): boolean {
+  const at = find(id);
+  return at >= 0 && Atomics.load(i32, at + LIFE) === DEAD;
+}
+
+/** A contended release of the lock with this uid: call after clearing the lock word. */
+export function bumpEpoch(uid: number): void {
+  Atomics.add(i32, EPOCHS_AT + (uid & (BUCKETS - 1)), 1);
+}
+
+/** The lock's epoch; read before reading the lock word whose owner goes into a record. */
+export function epochOf(uid: number): number {
+  return Atomics.load(i32, EPOCHS_AT + (uid & (BUCKETS - 1)));
+}
+
+/** Writes this thread's wait record: waiting for lock `uid` (labelled `label`) held by `owner`. */
+export function publishWait(uid: number, owner: number, epoch: number, label: string, flags: number): void {
+  if (mine < 0) return;
+  const seq = i32[mine + SEQ]!;
+  Atomics.store(i32, mine + SEQ, seq + 1); // odd: being written
+  i32[mine + OWNER] = owner;
+  i32[mine + EPOCH] = epoch;
+  i32[mine + FLAGS] = flags;
+  if (i32[mine + LOCK_UID] !== uid) {
+    i32[mine + SINCE] = Date.now() & 0x7fffffff;
+    const n = Math.min(label.length, NAME_UNITS);
+    i32[mine + NAME_LEN] = n;
+    for (let k = 0; k < n; k += 2) {
+      i32[mine + NAME + (k >> 1)] = label.charCodeAt(k) | ((k + 1 < n ? label.charCodeAt(k + 1) : 0) << 16);
+    }
+    i32[mine + LOCK_UID] = uid;
+  }
+  Atomics.store(i32, mine + SEQ, seq + 2);
+}
+
+/** Clears this thread's wait record (it got the lock, timed out or backed off). */
+export function clearWait(): void {
+  if (mine < 0 || i32[mine + LOCK_UID] === 0) return;
+  const seq = i32[mine + SEQ]!;
+  Atomics.store(i32, mine + SEQ, seq + 1);
+  i32[mine + LOCK_UID] = 0;
+  Atomics.store(i32, mine + SEQ, seq + 2);
+}
+
+interface WaitRecord {
+  seq: number;
+  uid: number;
+  owner: number;
+  epoch: number;
+  since: number;
+  flags: number;
+  label: string;
+}
+
+/** Reads slot `at`'s record consistently, or null if it is not waiting. */
+function readRecord(at: number): WaitRecord | null {
+  for (let tries = 0; tries < 100; tries++) {
+    const seq = Atomics.load(i32, at + SEQ);
+    if (seq & 1) continue;
+    const uid = Atomics.load(i32, at + LOCK_UID);
+    if (uid === 0) {
+      if (Atomics.load(i32, at + SEQ) === seq) return null;
+      continue;
+    }
+    const owner = Atomics.load(i32, at + OWNER);
+    const epoch = Atomics.load(i32, at + EPOCH);
+    const since = Atomics.load(i32, at + SINCE);
+    const flags = Atomics.load(i32, at + FLAGS);
+    const n = Math.min(Atomics.load(i32, at + NAME_LEN), NAME_UNITS);
+    let label = '';
+    for (let k = 0; k < n; k++) {
+      const word = Atomics.load(i32, at + NAME + (k >> 1));
+      label += String.fromCharCode(k & 1 ? word >>> 16 : word & 0xffff);
+    }
+    if (Atomics.load(i32, at + SEQ) === seq) return { seq, uid, owner, epoch, since, flags, label };
+  }
+  return null; // a writer kept writing: treat as not waiting (a later check sees it)
+}
+
+/** `thread 0 (main)`, `thread 3`: Node's numbering (THREAD_ID is Node's threadId + 1). */
+export function threadLabel(id: number): string {
+  if (id >= 2 ** 28) return `thread #${id.toString(16)}`;
+  return id === 1 ? 'thread 0 (main)' : `thread ${id - 1}`;
+}
+
+/** One hop of a cycle: `thread` waits for `lock`, held by `owner`. */
+interface Hop {
+  thread: number;
+  lock: string;
+  owner: number;
+}
+
+/**
+ * Looks for a cycle through this thread, which has published a record for `lock` (label
+ * `lockLabel`) held by `owner`. Returns the cycle's description if this thread must back off (its
+ * record is cleared already), else null. Takes the detection lock only briefly; if another
+ * thread holds it, returns null (the caller checks again at its next tick).
+ */
+export function detectCycle(owner: number, lockLabel: string): string | null {
+  if (mine < 0) return null;
+  if (!takeDetectLock()) return null;
+  try {
+    const cycle = walk(owner);
+    if (cycle === null) return null;
+    // Second look: every record still the same one and not stale (nothing moved while we walked).
+    const again = walk(owner);
+    if (again === null || again.length !== cycle.length || again.some((h, k) => h.seq !== cycle[k]!.seq)) return null;
+    clearWait();
+    const hops: Hop[] = [{ thread: THREAD_ID, lock: lockLabel, owner }, ...cycle];
+    return hops.map((h) => `${threadLabel(h.thread)} waits for ${h.lock} held by ${threadLabel(h.owner)}`).join('; ');
+  } finally {
+    Atomics.store(i32, DETECT_LOCK, 0);
+  }
+}
+
+function takeDetectLock(): boolean {
+  for (let k = 0; k < 1000; k++) {
+    const holder = Atomics.compareExchange(i32, DETECT_LOCK, 0, THREAD_ID);
+    if (holder === 0) return true;
+    // A detector killed in the middle must not stop detection for ever.
+    if (isDead(holder) && Atomics.compareExchange(i32, DETECT_LOCK, holder, THREAD_ID) === holder) return true;
+  }
+  return false;
+}
+
+/** Follows owners from `owner` until it comes back to this thread (a cycle) or the chain ends. */
+function walk(owner: number): (Hop & { seq: number })[] | null {
+  const hops: (Hop & { seq: number })[] = [];
+  let cur = owner;
+  for (let k = 0; k < MAX_HOPS; k++) {
+    if (cur === THREAD_ID) return hops;
+    if (hops.some((h) => h.thread === cur)) return null; // a cycle not through us: its members will see it
+    const at = find(cur);
+    if (at < 0 || Atomics.load(i32, at + LIFE) === DEAD) return null;
+    const r = readRecord(at);
+    if (r === null || (r.flags & BLOCKING) === 0 || epochOf(r.uid) !== r.epoch) return null;
+    hops.push({ thread: cur, lock: r.label, owner: r.owner, seq: r.seq });
+    cur = r.owner;
+  }
+  return null;
+}
+
+/** One row of {@link waitTable}. */
+export interface ThreadWait {
+  /** Node's `threadId` of the waiting thread (0: the main thread). */
+  thread: number;
+  /** The lock it waits for, e.g. `Lock 'jobs'`. */
+  waitsFor: string;
+  /** Node's `threadId` of the thread that held the lock when the waiter last looked. */
+  heldBy: number;
+  /** True if that holder has died (the waiter takes the lock over at its next check). */
+  holderDead: boolean;
+  /** How long it has waited, in ms. */
+  waitingMs: number;
+  /** True for a blocking wait with no timeout: the kind that can close a deadlock cycle. */
+  blocking: boolean;
+}
+
+/**
+ * Who waits for which lock right now, across every thread that shares this thread's registry
+ * (see the README's Deadlocks section). Safe to call from any thread at any time, for example
+ * from a watchdog timer when something seems to hang.
+ */
+export function waitTable(): ThreadWait[] {
+  const rows: ThreadWait[] = [];
+  const nowMs = Date.now() & 0x7fffffff;
+  for (let s = 0; s < THREAD_SLOTS; s++) {
+    const at = TABLE_AT + s * SLOT;
+    const id = Atomics.load(i32, at + ID);
+    if (id === 0 || Atomics.load(i32, at + LIFE) !== ALIVE) continue;
+    const r = readRecord(at);
+    if (r === null) continue;
+    rows.push({
+      thread: toNodeId(id), waitsFor: r.label, heldBy: toNodeId(r.owner), holderDead: isDead(r.owner),
+      waitingMs: (nowMs - r.since) & 0x7fffffff, blocking: (r.flags & BLOCKING) !== 0,
+    });
+  }
+  return rows.sort((a, b) => a.thread - b.thread);
+}
+
+/** {@link waitTable} as text, one line per waiting thread (or a line saying nobody waits). */
+export function formatWaitTable(rows: ThreadWait[] = waitTable()): string {
+  if (rows.length === 0) return 'weft: no thread is waiting for a lock';
+  const name = (id: number) => threadLabel(id + 1);
+  return rows.map((r) =>
+    `${name(r.thread)} waits for ${r.waitsFor} held by ${name(r.heldBy)}${r.holderDead ? ' (dead)' : ''}` +
+    ` for ${Math.round(r.waitingMs)} ms${r.blocking ? '' : ' (with a timeout or async)'}`).join('\n');
+}
+
+function toNodeId(id: number): number {
+  return id >= 2 ** 28 ? id : id - 1;
+}
