@@ -1,0 +1,379 @@
+// Lock safety: cycles of lock waits end in DeadlockError for one thread (the others proceed), a
+// lock whose owner died is taken over (ownerDied), and waitTable() shows who waits for what.
+// Threads are ordered by handshakes on raw Int32Arrays; "parked" is read from waitTable() (the
+// record a waiter publishes just before it parks). Every worker runs under a watchdog.
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { after, describe, test } from 'node:test';
+import { formatWaitTable, Lock, Queue, RLock, waitTable } from 'weft';
+import { awaitAtLeast, control, signal, until } from './helpers/sync.mjs';
+import { spawn, terminateAll } from './helpers/workers.mjs';
+import { LOCK_LAYOUT } from '../dist/esm/lock.js';
+import { RING_LAYOUT } from '../dist/esm/ring.js';
+
+const STRESS = Number(process.env.WEFT_STRESS ?? 1);
+after(terminateAll);
+
+/** Resolves once `thread` (Node's threadId) is recorded as waiting for a lock whose label matches. */
+const waitingFor = (thread, label) => until(() => waitTable().some((r) => r.thread === thread && r.waitsFor === label && r.blocking),
+  10_000, `thread ${thread} waiting for ${label}`);
+
+/**
+ * A worker that takes `first`, signals ctl[slot], waits for ctl[go], then acquires `second` for
+ * ever. If that throws DeadlockError it releases `first` and returns the message; otherwise it
+ * releases both and returns 'acquired'.
+ */
+function taker(first, second, ctl, slot, go) {
+  return spawn(({ data, h, weft }) => {
+    const { first, second, ctl, slot, go } = data;
+    first.acquire();
+    h.signal(ctl, slot);
+    h.awaitAtLeast(ctl, go, 1, 20_000);
+    try {
+      second.acquire();
+    } catch (e) {
+      first.release();
+      if (e instanceof weft.DeadlockError) return `deadlock: ${e.message}`;
+      throw e;
+    }
+    second.release();
+    first.release();
+    return 'acquired';
+  }, { first, second, ctl, slot, go }, { ms: 30_000 });
+}
+
+describe('lock cycles', () => {
+  test('two threads taking two locks in opposite order: the second to park gets DeadlockError naming both', async () => {
+    const a = new Lock({ name: 'a' });
+    const b = new Lock({ name: 'b' });
+    const ctl = control();
+    const w1 = taker(a, b, ctl, 0, 2);
+    const w2 = taker(b, a, ctl, 1, 3);
+    awaitAtLeast(ctl, 0);
+    awaitAtLeast(ctl, 1);
+    signal(ctl, 2); // w1 now waits for b, held by w2
+    await waitingFor(w1.worker.threadId, "Lock 'b'");
+    signal(ctl, 3); // w2 asks for a: that closes the cycle
+    const [r1, r2] = await Promise.all([w1, w2]);
+    assert.equal(r1, 'acquired', 'the first waiter proceeds once the other backs off');
+    assert.match(r2, /^deadlock: Lock 'a': acquire\(\) by thread \d+ would deadlock/);
+    assert.match(r2, new RegExp(`thread ${w2.worker.threadId} waits for Lock 'a' held by thread ${w1.worker.threadId}`));
+    assert.match(r2, new RegExp(`thread ${w1.worker.threadId} waits for Lock 'b' held by thread ${w2.worker.threadId}`));
+    assert.equal(a.locked || b.locked, false);
+  });
+
+  test('a cycle of three threads and three locks: exactly one backs off, the other two finish', async () => {
+    const locks = ['x', 'y', 'z'].map((name) => new Lock({ name }));
+    const ctl = control();
+    const ws = [0, 1, 2].map((k) => taker(locks[k], locks[(k + 1) % 3], ctl, k, 3 + k));
+    for (let k = 0; k < 3; k++) awaitAtLeast(ctl, k);
+    signal(ctl, 3);
+    await waitingFor(ws[0].worker.threadId, "Lock 'y'");
+    signal(ctl, 4);
+    await waitingFor(ws[1].worker.threadId, "Lock 'z'");
+    signal(ctl, 5);
+    const results = await Promise.all(ws);
+    assert.deepEqual(results.slice(0, 2), ['acquired', 'acquired']);
+    assert.match(results[2], /^deadlock: Lock 'x'/);
+    for (const name of ['x', 'y', 'z']) assert.match(results[2], new RegExp(`waits for Lock '${name}'`));
+  });
+
+  test('an RLock in the cycle is detected as well, and a cycle with a timed wait is not a deadlock', async () => {
+    const a = new RLock({ name: 'ra' });
+    const b = new Lock({ name: 'lb' });
+    const ctl = control();
+    const w1 = taker(a, b, ctl, 0, 2);
+    const w2 = spawn(({ data, h }) => {
+      const { a, b, ctl } = data;
+      b.acquire();
+      h.signal(ctl, 1);
+      h.awaitAtLeast(ctl, 3, 1, 20_000);
+      const timed = a.acquire(150); // a timed wait ends by itself: no DeadlockError
+      let message = null;
+      try {
+        a.acquire();
+      } catch (e) {
+        message = `${e.name}: ${e.message}`;
+      }
+      b.release();
+      return { timed, message };
+    }, { a, b, ctl });
+    awaitAtLeast(ctl, 0);
+    awaitAtLeast(ctl, 1);
+    signal(ctl, 2);
+    await waitingFor(w1.worker.threadId, "Lock 'lb'");
+    signal(ctl, 3);
+    const [r1, r2] = await Promise.all([w1, w2]);
+    assert.equal(r1, 'acquired');
+    assert.equal(r2.timed, false);
+    assert.match(r2.message, /^DeadlockError: RLock 'ra'/);
+  });
+
+  test('two threads closing a cycle at the same moment: one backs off, never both, never neither', async () => {
+    const rounds = 12 * STRESS;
+    const a = new Lock({ name: 'a' });
+    const b = new Lock({ name: 'b' });
+    const ctl = control();
+    const body = ({ data, h, weft }) => {
+      const { mine, other, ctl, me, rounds } = data;
+      let backedOff = 0;
+      for (let r = 0; r < rounds; r++) {
+        mine.acquire();
+        // Both hold their first lock, then both go for the other one at once.
+        h.bump(ctl, me);
+        h.awaitAtLeast(ctl, 1 - me, r + 1, 20_000);
+        try {
+          other.acquire();
+          other.release();
+        } catch (e) {
+          if (!(e instanceof weft.DeadlockError)) throw e;
+          backedOff++;
+        }
+        mine.release();
+        h.bump(ctl, 2 + me); // round done
+        h.awaitAtLeast(ctl, 3 - me, r + 1, 20_000);
+      }
+      return backedOff;
+    };
+    const w1 = spawn(body, { mine: a, other: b, ctl, me: 0, rounds }, { ms: 60_000 });
+    const w2 = spawn(body, { mine: b, other: a, ctl, me: 1, rounds }, { ms: 60_000 });
+    const [n1, n2] = await Promise.all([w1, w2]);
+    assert.equal(n1 + n2, rounds, `each round exactly one backs off (${n1} + ${n2})`);
+  });
+});
+
+describe('dead owners', () => {
+  /** A raw worker that takes `lock` (depth times), signals ctl[0], then ends as `how` says. */
+  function holdAndDie(lock, how, depth = 1) {
+    const ctl = control();
+    const src = `
+      const { workerData } = require('node:worker_threads');
+      const weft = require(${JSON.stringify(new URL('../dist/cjs/index.js', import.meta.url).pathname)});
+      const lock = weft.revive(workerData.lock);
+      for (let i = 0; i < workerData.depth; i++) lock.acquire();
+      Atomics.store(workerData.ctl, 0, 1);
+      Atomics.notify(workerData.ctl, 0);
+      if (workerData.how === 'exit') process.exit(0);
+      if (workerData.how === 'throw') throw new Error('dying on purpose');
+      if (workerData.how === 'return') return;
+      Atomics.wait(workerData.ctl, 1, 0); // 'terminate': parked until the parent kills it
+    `;
+    const worker = new Worker(`(() => {${src}})()`, { eval: true, workerData: { lock, how, depth, ctl } });
+    worker.on('error', () => {}); // 'throw' dies of its error on purpose
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    awaitAtLeast(ctl, 0);
+    return { worker, exited };
+  }
+
+  for (const how of ['exit', 'throw', 'return']) {
+    test(`a worker that ends (${how}) holding a Lock: the next acquire takes it over and ownerDied says so`, async () => {
+      const lock = new Lock({ name: `dies-${how}` });
+      const { exited } = holdAndDie(lock, how);
+      await exited;
+      assert.equal(lock.locked, true, 'the dead thread still holds the word');
+      assert.equal(lock.tryAcquire(), false, 'tryAcquire never takes a lock over');
+      assert.equal(await lock.acquireAsync(5_000), true);
+      assert.equal(lock.ownerDied, true);
+      lock.release();
+      assert.equal(lock.ownerDied, false);
+      assert.equal(lock.locked, false);
+      assert.equal(lock.acquire(0), true);
+      assert.equal(lock.ownerDied, false, 'a normal acquisition after the recovery');
+      lock.release();
+    });
+  }
+
+  test('worker.terminate() while holding an RLock three levels deep: a blocking acquire takes it over at depth 1', async () => {
+    const lock = new RLock({ name: 'deep' });
+    const { worker } = holdAndDie(lock, 'terminate', 3);
+    await worker.terminate(); // the parent hears of the exit: that marks the thread dead
+    assert.equal(lock.acquire(5_000), true);
+    assert.equal(lock.ownerDied, true);
+    lock.release();
+    assert.equal(lock.locked, false, 'one release undoes the take-over: the dead levels are gone');
+  });
+
+  test('a waiter parked in another worker takes the lock over when its owner is terminated', async () => {
+    const lock = new Lock({ name: 'parked' });
+    const { worker } = holdAndDie(lock, 'terminate');
+    const waiter = spawn(({ data }) => {
+      const ok = data.lock.acquire(); // for ever: woken by its own periodic check
+      const died = data.lock.ownerDied;
+      data.lock.release();
+      return { ok, died };
+    }, { lock });
+    await waitingFor(waiter.worker.threadId, "Lock 'parked'");
+    await worker.terminate();
+    assert.deepEqual(await waiter, { ok: true, died: true });
+  });
+
+  test('waitTable and formatWaitTable name the waiter, the lock and the holder', async () => {
+    const lock = new Lock({ name: 'shown' });
+    lock.acquire();
+    const w = spawn(({ data }) => {
+      data.lock.acquire();
+      data.lock.release();
+      return true;
+    }, { lock });
+    await waitingFor(w.worker.threadId, "Lock 'shown'");
+    const row = waitTable().find((r) => r.thread === w.worker.threadId);
+    assert.equal(row.heldBy, 0, 'held by the main thread');
+    assert.equal(row.holderDead, false);
+    assert.equal(row.blocking, true);
+    assert.ok(row.waitingMs >= 0);
+    assert.match(formatWaitTable(), new RegExp(`thread ${w.worker.threadId} waits for Lock 'shown' held by thread 0 \\(main\\)`));
+    lock.release();
+    assert.equal(await w, true);
+    assert.equal(waitTable().some((r) => r.thread === w.worker.threadId), false, 'the record is gone once it got the lock');
+    assert.equal(formatWaitTable([]), 'weft: no thread is waiting for a lock');
+  });
+});
+
+describe('channels survive killed workers', () => {
+  // The Queue's ring header starts at slot 16 of its block, its data at slot 64 (lib/queue.ts).
+  const RING_AT = 16;
+  const innerLock = (q, at) => ({ $weft: 'Lock', buffer: q.buffer, byteOffset: q.byteOffset + 4 * (RING_AT + at), name: 'inner' });
+
+  test('a producer killed in the middle of a put (lock held, half a record written, PUT_COUNT bumped, TAIL not) loses and garbles nothing', async () => {
+    const q = new Queue({ capacity: 1024, maxsize: 2, name: 'half-put' });
+    q.put('before');
+    const ctl = control();
+    // The worker does by hand what #attemptPut does, up to just before the TAIL store, then dies.
+    const w = spawn(({ data, h }) => {
+      const { lock, ring, L, ctl } = data;
+      lock.acquire();
+      const tail = Atomics.load(ring, L.TAIL);
+      const count = Atomics.load(ring, L.PUT_COUNT);
+      new Uint8Array(ring.buffer, ring.byteOffset + 4 * (64 - 16)).fill(0xee, tail & 1023, (tail & 1023) + 40);
+      ring[L.PREV_PUT] = count;
+      ring[L.INTENT_TAIL] = tail + 44;
+      Atomics.store(ring, L.PUT_COUNT, count + 1);
+      h.signal(ctl, 0);
+      Atomics.wait(ctl, 1, 0); // parked until terminated
+    }, { lock: innerLock(q, RING_LAYOUT.PRODUCER_LOCK), ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT), L: RING_LAYOUT, ctl });
+    w.catch(() => {});
+    awaitAtLeast(ctl, 0);
+    assert.equal(q.size, 2, 'the half-done put counts before the recovery');
+    await w.worker.terminate();
+    await q.putAsync('after', 5_000); // takes the dead producer's lock over and undoes its count
+    assert.equal(q.size, 2);
+    assert.equal(q.full(), true, 'maxsize 2: the phantom item is gone, the real ones count');
+    assert.equal(q.getNowait(), 'before');
+    assert.equal(q.getNowait(), 'after');
+    assert.throws(() => q.getNowait(), { code: 'ERR_QUEUE_EMPTY' });
+  });
+
+  test('a consumer killed in the middle of a get (GET_COUNT bumped, HEAD not) leaves its item for the next get', async () => {
+    const q = new Queue({ capacity: 1024, name: 'half-get' });
+    q.put({ n: 1 });
+    q.put({ n: 2 });
+    const ctl = control();
+    const w = spawn(({ data, h }) => {
+      const { lock, ring, L, ctl } = data;
+      lock.acquire();
+      const head = Atomics.load(ring, L.HEAD);
+      const count = Atomics.load(ring, L.GET_COUNT);
+      ring[L.PREV_GET] = count;
+      ring[L.INTENT_HEAD] = head + 8;
+      Atomics.store(ring, L.GET_COUNT, count + 1);
+      h.signal(ctl, 0);
+      Atomics.wait(ctl, 1, 0);
+    }, { lock: innerLock(q, RING_LAYOUT.CONSUMER_LOCK), ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT), L: RING_LAYOUT, ctl });
+    w.catch(() => {});
+    awaitAtLeast(ctl, 0);
+    await w.worker.terminate();
+    assert.deepEqual(await q.getAsync(5_000), { n: 1 }, 'the item the dead consumer was taking');
+    assert.equal(q.size, 1);
+    assert.deepEqual(q.getNowait(), { n: 2 });
+    assert.equal(q.size, 0);
+    q.put('still works');
+    assert.equal(q.get(1_000), 'still works');
+  });
+
+  test('producers terminated at random points in heavy Queue traffic: no hang, nothing garbled or duplicated, nothing reported sent is lost', async (t) => {
+    const kills = 60 * STRESS;
+    const PRODUCERS = 3;
+    const q = new Queue({ capacity: 16_384, name: 'fuzz' });
+    // sent[p]: the last sequence number producer p saw put() return for (0: none yet).
+    const sent = new Int32Array(new SharedArrayBuffer(4 * (kills + PRODUCERS)));
+    const seen = new Map(); // producer -> last sequence received
+    let received = 0;
+    const check = (item) => {
+      // A garbled item fails one of these: the payload is derived from (p, seq) twice over.
+      assert.equal(typeof item, 'object');
+      const { p, seq, text, list } = item;
+      assert.equal(text, `p${p}:s${seq}:`.padEnd(100 + (seq % 64) * 16, '*'));
+      assert.deepEqual(list, [p, seq, p + seq]);
+      const last = seen.get(p) ?? 0;
+      assert.ok(seq > last, `producer ${p}: ${seq} after ${last} (duplicate or out of order)`);
+      seen.set(p, seq);
+      received++;
+    };
+    const producer = (p) => spawn(({ data }) => {
+      const { q, sent, p } = data;
+      for (let seq = 1; ; seq++) {
+        q.put({ p, seq, text: `p${p}:s${seq}:`.padEnd(100 + (seq % 64) * 16, '*'), list: [p, seq, p + seq] });
+        Atomics.store(sent, p, seq);
+      }
+    }, { q, sent, p }, { ms: 120_000 });
+    const producerLockWord = new Int32Array(q.buffer, q.byteOffset + 4 * (16 + RING_LAYOUT.PRODUCER_LOCK + LOCK_LAYOUT.STATE), 1);
+    let killedInLock = 0;
+    let next = 0;
+    const live = new Set();
+    const start = () => {
+      const w = producer(next++);
+      w.catch(() => {}); // terminated on purpose
+      live.add(w);
+    };
+    for (let k = 0; k < PRODUCERS; k++) start();
+    // The consumer: the main thread, async, so its event loop also hears of every worker's exit.
+    let stop = false;
+    const consumer = (async () => {
+      while (!stop) {
+        let item;
+        try {
+          item = await q.getAsync(200);
+        } catch (e) {
+          if (e?.code === 'ERR_QUEUE_EMPTY') continue;
+          throw e;
+        }
+        check(item);
+      }
+    })();
+    for (let k = 0; k < kills; k++) {
+      // Kill a random producer after a random few items, while the others keep going.
+      const victims = [...live];
+      const victim = victims[Math.floor(Math.random() * victims.length)];
+      const before = received;
+      await until(() => received >= before + 1 + Math.floor(Math.random() * 20), 30_000, 'traffic');
+      live.delete(victim);
+      const id = victim.worker.threadId;
+      await victim.worker.terminate();
+      // Did it die inside the producer lock? (The ring's header starts at slot 16 of the Queue.)
+      if (Atomics.load(producerLockWord, 0) >> 1 === id + 1) killedInLock++;
+      start();
+    }
+    await Promise.all([...live].map((w) => w.worker.terminate()));
+    stop = true;
+    await consumer;
+    for (;;) {
+      let item;
+      try {
+        item = q.getNowait();
+      } catch (e) {
+        if (e?.code === 'ERR_QUEUE_EMPTY') break;
+        throw e;
+      }
+      check(item);
+    }
+    assert.equal(q.size, 0);
+    for (let p = 0; p < next; p++) {
+      const got = seen.get(p) ?? 0;
+      const reported = Atomics.load(sent, p);
+      assert.ok(got >= reported, `producer ${p}: ${reported} reported sent, ${got} received`);
+      assert.ok(got <= reported + 1, `producer ${p}: received ${got}, more than the one put under way past ${reported}`);
+    }
+    assert.ok(received > kills, `traffic went on between the kills (${received} items)`);
+    t.diagnostic(`${kills} kills, ${killedInLock} inside the producer lock, ${received} items`);
+  });
+});
