@@ -49,16 +49,17 @@ describe('lock cycles', () => {
     const ctl = control();
     const w1 = taker(a, b, ctl, 0, 2);
     const w2 = taker(b, a, ctl, 1, 3);
+    const [t1, t2] = [w1.worker.threadId, w2.worker.threadId]; // (-1 once a worker exited)
     awaitAtLeast(ctl, 0);
     awaitAtLeast(ctl, 1);
     signal(ctl, 2); // w1 now waits for b, held by w2
-    await waitingFor(w1.worker.threadId, "Lock 'b'");
+    await waitingFor(t1, "Lock 'b'");
     signal(ctl, 3); // w2 asks for a: that closes the cycle
     const [r1, r2] = await Promise.all([w1, w2]);
     assert.equal(r1, 'acquired', 'the first waiter proceeds once the other backs off');
     assert.match(r2, /^deadlock: Lock 'a': acquire\(\) by thread \d+ would deadlock/);
-    assert.match(r2, new RegExp(`thread ${w2.worker.threadId} waits for Lock 'a' held by thread ${w1.worker.threadId}`));
-    assert.match(r2, new RegExp(`thread ${w1.worker.threadId} waits for Lock 'b' held by thread ${w2.worker.threadId}`));
+    assert.match(r2, new RegExp(`thread ${t2} waits for Lock 'a' held by thread ${t1}`));
+    assert.match(r2, new RegExp(`thread ${t1} waits for Lock 'b' held by thread ${t2}`));
     assert.equal(a.locked || b.locked, false);
   });
 
@@ -215,16 +216,17 @@ describe('dead owners', () => {
       data.lock.release();
       return true;
     }, { lock });
-    await waitingFor(w.worker.threadId, "Lock 'shown'");
-    const row = waitTable().find((r) => r.thread === w.worker.threadId);
+    const id = w.worker.threadId;
+    await waitingFor(id, "Lock 'shown'");
+    const row = waitTable().find((r) => r.thread === id);
     assert.equal(row.heldBy, 0, 'held by the main thread');
     assert.equal(row.holderDead, false);
     assert.equal(row.blocking, true);
     assert.ok(row.waitingMs >= 0);
-    assert.match(formatWaitTable(), new RegExp(`thread ${w.worker.threadId} waits for Lock 'shown' held by thread 0 \\(main\\)`));
+    assert.match(formatWaitTable(), new RegExp(`thread ${id} waits for Lock 'shown' held by thread 0 \\(main\\)`));
     lock.release();
     assert.equal(await w, true);
-    assert.equal(waitTable().some((r) => r.thread === w.worker.threadId), false, 'the record is gone once it got the lock');
+    assert.equal(waitTable().some((r) => r.thread === id), false, 'the record is gone once it got the lock');
     assert.equal(formatWaitTable([]), 'weft: no thread is waiting for a lock');
   });
 });
