@@ -51,3 +51,12 @@ const squared: Promise<number> = pool.apply<number>('square', [3]);
 void [h64, fv, x0, item, joined, ca, cb, squared];
 // @ts-expect-error: a bigint Value takes bigints.
 hits.add(1);
+
+// Lock safety: the dead-owner flag and the wait-for table.
+import { formatWaitTable, waitTable, type ThreadWait } from 'weft';
+const died: boolean = new Lock().ownerDied || new RLock().ownerDied;
+const rows: ThreadWait[] = waitTable();
+const firstWaiter: number | undefined = rows[0]?.thread;
+const heldBy: number | undefined = rows[0]?.heldBy;
+const text: string = formatWaitTable(rows) + formatWaitTable();
+void [died, firstWaiter, heldBy, text];
