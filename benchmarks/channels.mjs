@@ -186,5 +186,5 @@ if (!isMainThread) {
   rows.forEach(([name, w, b, ratio, tgt], i) => {
     console.log(`| ${name} | ${w.toFixed(2)} | ${b.toFixed(2)} (${base[i]}) | ${ratio.toFixed(2)}× | ≥ ${tgt}× | ${ratio >= tgt ? 'yes' : 'NO'} |`);
   });
-  if (jsonAt > 0) writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ node: process.version, rows, results, throughput }, null, 2));
+  if (jsonAt > 0) writeFileSync(process.argv[jsonAt + 1], JSON.stringify({ node: process.version, quick, rows, base, results, throughput }, null, 2));
 }
