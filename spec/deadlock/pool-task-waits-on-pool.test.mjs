@@ -1,0 +1,69 @@
+// Deadlock demo: a pool task that waits on another task of the same, full pool.
+//
+// Python: with `Pool(1)`, task A waits (on an Event, a queue, or another task's result) for
+// something only task B does; B is queued behind A and can never start, so A and the caller wait
+// for ever. weft surfaces it two ways: the task's own bounded wait (`event.wait(ms)`) returns
+// false, or the caller's `apply(..., { timeout })` rejects with TimeoutError; either way the pool
+// goes on, and B runs once A's worker is free. The fixes: enough workers for A and B at once
+// (`size: 2`), or do B's work in the caller instead of the pool.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Event, Pool, TimeoutError } from 'weft';
+import { control } from '../helpers/sync.mjs';
+
+const TASKS = new URL('./fixtures/peer-tasks.mjs', import.meta.url);
+const LIMIT = { timeout: 30_000 };
+
+async function withPool(size, body) {
+  const pool = new Pool({ filename: TASKS, size });
+  try {
+    await body(pool);
+  } finally {
+    await pool.terminate();
+  }
+}
+
+test('size 1: the waiting task\'s bounded wait returns false; its peer only starts afterwards', LIMIT, () => withPool(1, async (pool) => {
+  const event = new Event();
+  const ctl = control();
+  const a = pool.apply('waitForPeer', [event, ctl, 300]);
+  const b = pool.apply('peer', [event, ctl]);
+  assert.deepEqual(await a, { got: false, peersStarted: 0 }, 'the peer could not start while A held the only worker');
+  assert.equal(await b, 'set', 'the pool goes on: B runs once A is done');
+  assert.equal(event.isSet(), true);
+}));
+
+test('size 1: the caller\'s apply timeout rejects with TimeoutError; doing the work in the caller unblocks the pool', LIMIT, () => withPool(1, async (pool) => {
+  const event = new Event();
+  const ctl = control();
+  const a = pool.apply('waitForPeer', [event, ctl, 20_000], { timeout: 300 });
+  const b = pool.apply('peer', [event, ctl]);
+  await assert.rejects(a, (e) => e instanceof TimeoutError && e.code === 'ERR_TIMEOUT');
+  assert.equal(Atomics.load(ctl, 0), 0, 'B has not started: A still occupies the worker');
+  event.set(); // the caller does B's work itself: A's wait ends, the worker is free
+  assert.equal(await b, 'set');
+  assert.equal(Atomics.load(ctl, 0), 1);
+}));
+
+// weft bug: Pool dispatch fills worker 0's ring (PREFETCH = 64 per worker, lib/pool.ts #dispatch)
+// before worker 1's, so B is queued behind A on the busy worker while the other one idles.
+const HOL = { ...LIMIT, todo: 'Pool queues B behind A on the same worker while the second worker idles (head-of-line blocking in #dispatch)' };
+
+test('the fix: size 2 runs A and B at once; A sees the event', HOL, () => withPool(2, async (pool) => {
+  const event = new Event();
+  const ctl = control();
+  const [a, b] = await Promise.all([
+    pool.apply('waitForPeer', [event, ctl, 2_000]),
+    pool.apply('peer', [event, ctl]),
+  ]);
+  assert.deepEqual(a, { got: true, peersStarted: 1 });
+  assert.equal(b, 'set');
+}));
+
+test('the other fix: the caller does the peer\'s work, so one worker is enough', LIMIT, () => withPool(1, async (pool) => {
+  const event = new Event();
+  const ctl = control();
+  const a = pool.apply('waitForPeer', [event, ctl, 10_000]);
+  event.set();
+  assert.deepEqual(await a, { got: true, peersStarted: 0 });
+}));
