@@ -10,7 +10,9 @@
  *   others need.
  * - The pool's thread keeps submitted tasks in a FIFO and dispatches them to workers with a
  *   bounded look-ahead (PREFETCH per worker), so a task not yet dispatched can still be withdrawn
- *   (`signal`, `timeout`, `terminate`) and a slow worker does not hoard work.
+ *   (`signal`, `timeout`, `terminate`) and a slow worker does not hoard work. Each task goes to the
+ *   worker with the fewest tasks in flight, so an idle worker never watches a task queue behind
+ *   a busy one.
  * - Arguments are encoded at submission (an argument that cannot be sent rejects the call at
  *   once). Values holding a `SharedArrayBuffer` (weft primitives among them) cannot travel as
  *   bytes: such arguments go through a per-worker `MessagePort`, which the worker reads
@@ -194,7 +196,10 @@ export class Pool {
 
   /** Tasks submitted and not yet settled. */
   get pending(): number {
-    return this.#byId.size;
+    // A task whose caller gave up (timeout, signal) is settled, though it may still run.
+    let n = 0;
+    for (const t of this.#byId.values()) if (!t.dropped) n++;
+    return n;
   }
 
   /** Runs `task(...args)` in a worker; resolves with its result (Python's `apply_async`). */
@@ -501,29 +506,39 @@ export class Pool {
     }
   }
 
-  /** Moves queued tasks into workers' rings, up to PREFETCH each. */
+  /**
+   * Moves queued tasks into workers' rings, each to the worker with the fewest tasks in flight
+   * (up to PREFETCH each): an idle worker gets the next task rather than it queueing behind a
+   * busy one (a task waiting for another task of the pool needs that other task to start).
+   */
   #dispatch(): void {
-    if (this.#queue.size === 0) return;
-    for (const slot of this.#slots) {
-      while (this.#queue.size > 0 && slot.inflight.length < PREFETCH && !slot.gone &&
-             (this.#maxTasks === 0 || slot.dispatched < this.#maxTasks)) {
-        const task = this.#queue.peek()!;
-        if (task.portArgs !== undefined) {
-          try {
-            postToPort(slot.port, task.id, task.portArgs);
-          } catch (e) {
-            this.#queue.shift();
-            this.#settle(task, false, new TypeError(`${this}: task ${task.id}: its arguments cannot be sent: ${(e as Error).message}`));
-            continue;
-          }
-        }
-        // (If the ring is full, arguments already posted stay in that worker's stash, unused.)
-        if (!slot.tasks.tryPut(task.bytes, 0, -1, false)) break;
-        this.#queue.shift();
-        task.state = 'dispatched';
-        slot.inflight.push(task);
-        slot.dispatched++;
+    let full: Slot[] | null = null; // slots whose task ring had no room this time
+    while (this.#queue.size > 0) {
+      let slot: Slot | undefined;
+      for (const s of this.#slots) {
+        if (s.gone || s.inflight.length >= PREFETCH || (this.#maxTasks !== 0 && s.dispatched >= this.#maxTasks) || full?.includes(s)) continue;
+        if (slot === undefined || s.inflight.length < slot.inflight.length) slot = s;
       }
+      if (slot === undefined) return;
+      const task = this.#queue.peek()!;
+      if (task.portArgs !== undefined) {
+        try {
+          postToPort(slot.port, task.id, task.portArgs);
+        } catch (e) {
+          this.#queue.shift();
+          this.#settle(task, false, new TypeError(`${this}: task ${task.id}: its arguments cannot be sent: ${(e as Error).message}`));
+          continue;
+        }
+      }
+      // (If the ring is full, arguments already posted stay in that worker's stash, unused.)
+      if (!slot.tasks.tryPut(task.bytes, 0, -1, false)) {
+        (full ??= []).push(slot);
+        continue;
+      }
+      this.#queue.shift();
+      task.state = 'dispatched';
+      slot.inflight.push(task);
+      slot.dispatched++;
     }
   }
 

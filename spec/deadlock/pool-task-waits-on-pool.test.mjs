@@ -40,16 +40,14 @@ test('size 1: the caller\'s apply timeout rejects with TimeoutError; doing the w
   const b = pool.apply('peer', [event, ctl]);
   await assert.rejects(a, (e) => e instanceof TimeoutError && e.code === 'ERR_TIMEOUT');
   assert.equal(Atomics.load(ctl, 0), 0, 'B has not started: A still occupies the worker');
+  assert.equal(pool.pending, 1, 'A settled (its caller gave up), though it still runs; B is pending');
   event.set(); // the caller does B's work itself: A's wait ends, the worker is free
   assert.equal(await b, 'set');
   assert.equal(Atomics.load(ctl, 0), 1);
 }));
 
-// weft bug: Pool dispatch fills worker 0's ring (PREFETCH = 64 per worker, lib/pool.ts #dispatch)
-// before worker 1's, so B is queued behind A on the busy worker while the other one idles.
-const HOL = { ...LIMIT, todo: 'Pool queues B behind A on the same worker while the second worker idles (head-of-line blocking in #dispatch)' };
-
-test('the fix: size 2 runs A and B at once; A sees the event', HOL, () => withPool(2, async (pool) => {
+// Each task goes to the worker with the fewest tasks in flight, so B starts on the idle worker.
+test('the fix: size 2 runs A and B at once; A sees the event', LIMIT, () => withPool(2, async (pool) => {
   const event = new Event();
   const ctl = control();
   const [a, b] = await Promise.all([
