@@ -222,12 +222,12 @@ export abstract class OwnedLock {
 
   #notHeld(): NotHeldError {
     const w = Atomics.load(this.#i32, STATE);
-    const by = w === 0 ? 'it is not held' : `it is held by thread ${w >> 1}`;
-    return new NotHeldError(`${this}: release() by a thread that does not hold it (thread ${THREAD_ID}; ${by})`);
+    const by = w === 0 ? 'it is not held' : `it is held by ${threadLabel(w >> 1)}`;
+    return new NotHeldError(`${this}: release() by a thread that does not hold it (${threadLabel(THREAD_ID)}; ${by})`);
   }
 
   #selfDeadlock(): DeadlockError {
-    return new DeadlockError(`${this}: acquire() by thread ${THREAD_ID}, which already holds it, would wait for ever`);
+    return new DeadlockError(`${this}: acquire() by ${threadLabel(THREAD_ID)}, which already holds it, would wait for ever`);
   }
 
   #acquireSlow(timeout: number | undefined): boolean {
