@@ -48,13 +48,16 @@ const t00 = performance.now();
 const runs = [];
 log(`weft benchmarks${opt.quick ? ' (--quick)' : ''}: ${names.length} files on ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}; ` +
   `1-min load average ${machine.loadStart.toFixed(2)}${machine.python ? `; Python ${machine.python} for the multiprocessing baseline` : '; no python3: its baseline is skipped'}`);
+// With --no-run, the machine and timings of the run that wrote the JSON (report.json) are reused.
+const previous = opt['no-run'] ? (() => { try { return JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8')); } catch { return null; } })() : null;
+if (previous) Object.assign(machine, previous.machine);
 names.forEach((name, i) => {
   const json = join(tmp, `${name}.json`);
   log(`\n[${i + 1}/${names.length}] benchmarks/${name}.mjs${opt.quick ? ' --quick' : ''}`);
   const t0 = performance.now();
   const r = opt['no-run'] ? { status: 0 }
     : spawnSync(process.execPath, [join(here, `${name}.mjs`), ...(opt.quick ? ['--quick'] : []), '--json', json], { stdio: 'inherit' });
-  const secs = (performance.now() - t0) / 1000;
+  const secs = previous?.runs.find((p) => p.name === name)?.secs ?? (performance.now() - t0) / 1000;
   let data = null;
   if (r.status === 0) {
     try { data = JSON.parse(readFileSync(json, 'utf8')); } catch (e) { log(`  could not read its JSON: ${e.message}`); }
@@ -63,9 +66,14 @@ names.forEach((name, i) => {
   log(`[${i + 1}/${names.length}] ${name}: ${r.status === 0 ? `${rows.length} rows` : `FAILED (${r.signal ?? `exit code ${r.status}`})`} in ${secs.toFixed(1)} s; ${((performance.now() - t00) / 1000).toFixed(0)} s so far`);
   runs.push({ name, ok: r.status === 0 && data !== null, status: r.signal ?? r.status, secs, rows });
 });
+if (!previous) {
+  machine.loadEnd = loadavg()[0];
+  machine.seconds = (performance.now() - t00) / 1000;
+}
+if (opt['json-dir'] && !opt['no-run']) {
+  writeFileSync(join(tmp, 'report.json'), JSON.stringify({ machine, runs: runs.map(({ rows: _, ...r }) => r) }, null, 2));
+}
 if (!opt['json-dir']) rmSync(tmp, { recursive: true, force: true });
-machine.loadEnd = loadavg()[0];
-machine.seconds = (performance.now() - t00) / 1000;
 
 // ------------------------------------------------------------------------------------ rows
 /**
@@ -118,14 +126,16 @@ const metCount = rows.filter((r) => r.met === true).length;
 const targeted = rows.filter((r) => r.met !== null).length;
 const md = [];
 md.push('# weft benchmark results', '');
-md.push(`Written by \`npm run bench${machine.quick ? ' -- --quick' : ''}\` (benchmarks/run.mjs) from one run of every benchmark in`);
-md.push('`benchmarks/`; each weft figure is set against a baseline measured in the same run, on the same machine.');
+md.push(`Written by \`npm run bench${machine.quick ? ' -- --quick' : ''}\` (benchmarks/run.mjs) from one run of every benchmark in ` +
+  '`benchmarks/`; each weft figure is set against a baseline measured in the same run, on the same machine.');
 md.push('');
-md.push(`**${machine.quick ? 'Quick run (`--quick`: shorter loops, noisier)' : 'Full run'}.** Absolute figures drift by ±30% between runs on a`);
-md.push('quiet machine, and much more on a loaded one: only same-run ratios mean anything. The 1-minute load');
-md.push(`average was ${machine.loadStart.toFixed(2)} at the start and ${machine.loadEnd.toFixed(2)} at the end, on ${machine.cores} cores: ` +
+md.push(`**${machine.quick ? 'Quick run (`--quick`: shorter loops, noisier).' : 'Full run.'}** ` +
+  'Absolute figures drift by ±30% between runs on a quiet machine, and much more on a loaded one: ' +
+  'only same-run ratios mean anything. ' +
+  `The 1-minute load average was ${machine.loadStart.toFixed(2)} at the start and ${machine.loadEnd.toFixed(2)} at the end, on ${machine.cores} cores: ` +
   (Math.max(machine.loadStart, machine.loadEnd) > machine.cores * 0.5
-    ? 'other work (tests of other developers) shared the machine during this run, so these figures are noisy, the spinning primitives\' above all, and will be refreshed.'
+    ? 'other work shared the machine during this run (other developers\' tests), so these figures are noisy, ' +
+      'those of the primitives that spin before they sleep (hand-offs, round trips) above all. They will be refreshed on a quiet machine.'
     : 'the machine was mostly quiet.'));
 md.push('');
 md.push('| machine | |', '|---|---|');
@@ -139,8 +149,9 @@ md.push(`| date | ${machine.date} |`);
 md.push(`| run | ${machine.quick ? 'quick' : 'full'}, ${machine.seconds.toFixed(0)} s |`);
 md.push('');
 md.push(`${metCount} of ${targeted} targets met. ✓ met, ✗ missed, — no target (shown for information).`);
-md.push('"ratio" is weft ÷ baseline for times where the target is a ceiling (≤), otherwise how many times');
-md.push('better weft does (rates: weft ÷ baseline; times marked "lower": baseline ÷ weft).');
+md.push('"ratio" is weft ÷ baseline for times whose target is a ceiling (≤); otherwise how many times better weft ' +
+  'does (rates: weft ÷ baseline; times marked "lower" or "higher": baseline ÷ weft or its inverse). The chart folds ' +
+  'both into one direction: right of 1× is better than the baseline.');
 md.push('');
 md.push('![weft against its baselines](results.svg)');
 md.push('');
