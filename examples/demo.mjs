@@ -10,10 +10,10 @@
 // This file plays both roles: the main thread (the narrator) and the demo's worker threads
 // (isMainThread false). The pool's tasks are in examples/log-task.mjs.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, threadId, Worker, workerData } from 'node:worker_threads';
 import { DeadlockError, Lock, Pool, Queue, revive, SharedArray } from 'weft';
 import { analyse } from './log-task.mjs';
 
@@ -70,7 +70,8 @@ if (!isMainThread) {
     parentPort.postMessage({ count, bytes });
   } else if (d.role === 'deadlock') {
     // Take `first`, say so, wait until the other thread holds the other lock, then take `second`.
-    const { first, second, hs, mine, theirs, me } = d;
+    const { first, second, hs, mine, theirs } = d;
+    const me = `thread ${threadId}`; // as Node numbers threads, and weft's messages name them
     first.acquire();
     raise(hs, mine);
     awaitFlag(hs, theirs, `the other thread taking ${second.name}`);
@@ -92,19 +93,29 @@ if (!isMainThread) {
   }
 } else {
   // ------------------------------------------------------------------------------ main thread
-  const { values: opt } = parseArgs({
-    options: {
-      files: { type: 'string' },
-      lines: { type: 'string' },
-      workers: { type: 'string' },
-      big: { type: 'boolean', default: false },
-    },
-  });
+  const usage = 'usage: npm start -- [--big] [--files N] [--lines N] [--workers N]';
+  let opt;
+  try {
+    ({ values: opt } = parseArgs({
+      options: {
+        files: { type: 'string' },
+        lines: { type: 'string' },
+        workers: { type: 'string' },
+        big: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (e) {
+    console.error(`${e.message}\n${usage}`);
+    process.exit(2);
+  }
   const FILES = Number(opt.files ?? (opt.big ? 48 : 16));
   const LINES = Number(opt.lines ?? (opt.big ? 300_000 : 150_000));
   const WORKERS = Number(opt.workers ?? availableParallelism());
   for (const [k, v] of Object.entries({ files: FILES, lines: LINES, workers: WORKERS })) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`--${k}: a positive integer, not ${v}`);
+    if (!Number.isInteger(v) || v < 1) {
+      console.error(`--${k}: a positive integer, not ${opt[k]}\n${usage}`);
+      process.exit(2);
+    }
   }
 
   const t00 = performance.now();
@@ -180,12 +191,15 @@ if (!isMainThread) {
 
     say(`\n[3/5] analysing them with Pool(${WORKERS}): for await (const r of pool.imapUnordered('analyse', files)) merge(r)`);
     t0 = performance.now();
+    const cpu0 = process.cpuUsage(); // all of this process's threads: the pool's workers included
     const many = empty();
     for await (const r of pool.imapUnordered('analyse', files)) {
       merge(many, r);
       progress('files analysed', many.files, FILES);
     }
     const tPool = performance.now() - t0;
+    const { user, system } = process.cpuUsage(cpu0);
+    const coresUsed = (user + system) / 1000 / tPool;
     const same = canon(one) === canon(many);
     pool.close(); // Python's pool.close(); pool.join()
     await pool.join();
@@ -205,10 +219,8 @@ if (!isMainThread) {
     for (const r of table) {
       say(r ? `    | ${r[0].padEnd(36)} | ${r[1].padStart(8)} | ${r[2].padStart(8)} |` : `    |${'-'.repeat(38)}|${'-'.repeat(10)}|${'-'.repeat(10)}|`);
     }
-    const load = loadavg()[0];
-    if (load > availableParallelism() / 2) {
-      say(`    (1-min load average ${load.toFixed(2)} on ${availableParallelism()} cores: other processes are competing for the cores, so the speed-up is lower than it would be on a quiet machine)`);
-    }
+    say(`    the pool run kept ${coresUsed.toFixed(2)} of ${availableParallelism()} cores busy on average` +
+      (coresUsed < Math.min(WORKERS, availableParallelism()) * 0.8 ? ': other processes were competing for the cores, so the speed-up is lower than on a quiet machine' : ''));
     check(same, 'the one-thread and the pool results differ');
     check(one.lines === FILES * LINES && one.malformed === 0, `expected ${FILES * LINES} well-formed lines, got ${one.lines} (+${one.malformed} malformed)`);
     say(`    results identical (every count of every status, method, hour and path, total bytes): ${same ? 'yes' : 'NO'}`);
@@ -277,9 +289,9 @@ if (!isMainThread) {
       const a = new Lock({ name: 'A' });
       const b = new Lock({ name: 'B' });
       const hs = new Int32Array(new SharedArrayBuffer(8));
-      say(`    lock cycle: thread 1 takes A then B, thread 2 takes B then A`);
-      const t1 = spawn({ role: 'deadlock', me: 'thread 1', first: a, second: b, hs, mine: 0, theirs: 1 });
-      const t2 = spawn({ role: 'deadlock', me: 'thread 2', first: b, second: a, hs, mine: 1, theirs: 0 });
+      const t1 = spawn({ role: 'deadlock', first: a, second: b, hs, mine: 0, theirs: 1 });
+      const t2 = spawn({ role: 'deadlock', first: b, second: a, hs, mine: 1, theirs: 0 });
+      say(`    lock cycle: thread ${t1.w.threadId} takes A then B, thread ${t2.w.threadId} takes B then A`);
       const LIMIT = 5_000;
       let timer;
       const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), LIMIT); });
