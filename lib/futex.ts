@@ -213,7 +213,15 @@ export function runSync<T>(machine: Machine<T>): T {
 export async function runAsync<T>(machine: Machine<T>): Promise<T> {
   let outcome: Outcome = WOKEN;
   for (;;) {
-    const step = machine.next(outcome);
+    // Not blocking, even when this call started inside a blocking machine's step (drivenSync).
+    const outer = stepping;
+    stepping = false;
+    let step: IteratorResult<Park, T>;
+    try {
+      step = machine.next(outcome);
+    } finally {
+      stepping = outer;
+    }
     if (step.done) return step.value;
     const p = step.value;
     if (p.mode === SPIN_ONLY) {

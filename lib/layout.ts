@@ -31,7 +31,7 @@ export const KINDS = {
   Value: { id: 8, version: 1 },
   SharedArray: { id: 9, version: 1 },
   Queue: { id: 10, version: 2 },
-  JoinableQueue: { id: 11, version: 2 },
+  JoinableQueue: { id: 11, version: 3 },
   Pipe: { id: 12, version: 2 },
   Registry: { id: 13, version: 1 },
 } as const;

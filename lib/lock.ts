@@ -81,6 +81,9 @@ export let restoreDepth: (lock: OwnedLock, saved: SavedState) => void;
  */
 export let acquireExclusive: (lock: OwnedLock) => Machine<void>;
 
+/** True if a thread that has died holds the lock (registry.ts): a waiter would take it over. */
+export let heldByDead: (lock: OwnedLock) => boolean;
+
 /** How a waiting machine may treat a cycle of lock waits it closes. */
 const MAY_BACK_OFF = true;
 const MUST_WAIT = false;
@@ -97,6 +100,8 @@ export abstract class OwnedLock {
   readonly #spin: SpinPolicy;
   readonly #reentrant: boolean;
   readonly #uid: number;
+  /** `toString()`, kept: wait records carry it, and a park should not build it each time. */
+  readonly #text: string;
 
   protected constructor(kind: 'Lock' | 'RLock', options: LockOptions | undefined) {
     const b = openBlock(kind, LOCK_SLOTS, options);
@@ -106,6 +111,7 @@ export abstract class OwnedLock {
     this.#reentrant = kind === 'RLock';
     if (b.fresh) Atomics.store(b.i32, UID, (Math.random() * 0x7fffffff) | 1);
     this.#uid = Atomics.load(b.i32, UID);
+    this.#text = label(kind, b.name);
   }
 
   /**
@@ -294,10 +300,11 @@ export abstract class OwnedLock {
           if (Atomics.compareExchange(i32, STATE, w, w | CONTENDED) !== w) continue;
           w |= CONTENDED;
         }
-        publishWait(this.#uid, owner, epoch, this.toString(), blocking ? BLOCKING : 0);
+        publishWait(this.#uid, owner, epoch, this.#text, blocking ? BLOCKING : 0);
         published = true;
         if (blocking && mayBackOff) {
-          const cycle = detectCycle(owner, this.toString());
+          const seen = w;
+          const cycle = detectCycle(owner, this.#text, () => epochOf(this.#uid) === epoch && Atomics.load(i32, STATE) === seen);
           if (cycle !== null) {
             published = false; // (detectCycle cleared the record, under its lock)
             throw new DeadlockError(`${this}: acquire() by ${threadLabel(THREAD_ID)} would deadlock: ${cycle}. ` +
@@ -336,6 +343,10 @@ export abstract class OwnedLock {
       if (lock.#reentrant) i32[DEPTH] = saved;
     };
     ownedByMe = (lock) => lock.#ownsWord(Atomics.load(lock.#i32, STATE));
+    heldByDead = (lock) => {
+      const w = Atomics.load(lock.#i32, STATE);
+      return w !== 0 && isDead(w >> 1);
+    };
     restoreDepth = (lock, saved) => {
       if (lock.#reentrant) lock.#i32[DEPTH] = saved;
     };

@@ -11,15 +11,18 @@
  * A fast path tries once without a state machine; only a full/empty ring or a contended lock
  * takes the slow path that blocking and async calls share.
  *
- * JoinableQueue counts unfinished items in UNFINISHED: `put` adds one before publishing (and
- * takes it back if the put fails), `taskDone` removes one, and `join` sleeps on UNFINISHED until it
- * reads 0; `taskDone` wakes joiners only when it reaches 0 and someone may be asleep.
+ * JoinableQueue counts `taskDone()` calls in DONE; the unfinished items are the ring's PUT_COUNT
+ * (records ever published) minus DONE. So `put` itself costs nothing extra, and a producer killed
+ * in the middle of a put (whose PUT_COUNT bump the next producer undoes, ring.ts) cannot leave a
+ * phantom unfinished item. `join` sleeps on DONE in ticks; `taskDone` wakes joiners only when the
+ * count reaches 0 and someone may be asleep. At each tick a joiner also repairs the ring if a dead
+ * producer holds its lock (nobody else may ever take it to undo the count).
  *
  * ## Layout (Int32 slots)
  * | slot    | name         | written by          | parked on | meaning                                  |
  * |---------|--------------|---------------------|-----------|------------------------------------------|
  * | 0       | TAG          | creator, once       | no        | kind + layout version                    |
- * | 1       | UNFINISHED   | put, taskDone       | yes       | JoinableQueue: items not yet taskDone()  |
+ * | 1       | DONE         | taskDone            | yes       | JoinableQueue: taskDone() calls ever (wraps) |
  * | 2       | JOIN_WAITERS | join                | no        | joiners asleep (or about to be)          |
  * | 16–63   | RING         | see ring.ts         | yes       | the ring's header                        |
  * | 64…     | DATA         | see ring.ts         | no        | the ring's bytes (`capacity`)            |
@@ -27,18 +30,24 @@
 import { decode, Encoder } from './codec.js';
 import { QueueEmptyError, QueueFullError, TaskDoneError } from './errors.js';
 import { checkTimeout, deadlineOf, runAsync, runSync, sleep, wake, TIMED_OUT, type Machine } from './futex.js';
+import { now } from './host.js';
 import { describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, ringBytes, ringCapacity, untilClosed, untilClosedAsync,
-  CLOSED_WRITE,
+  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, RING_LAYOUT, ringBytes, ringCapacity, untilClosed,
+  untilClosedAsync, CLOSED_WRITE,
 } from './ring.js';
+import { CHECK_MS } from './registry.js';
 
-const UNFINISHED = 1;
+const DONE = 1;
 const JOIN_WAITERS = 2;
 const RING_AT = LINE;
+const PUT_COUNT = RING_AT + RING_LAYOUT.PUT_COUNT;
 /** Slot indices, for diagnostics and tests. */
-export const QUEUE_LAYOUT = { UNFINISHED, JOIN_WAITERS, RING_AT } as const;
+export const QUEUE_LAYOUT = { DONE, JOIN_WAITERS, RING_AT } as const;
+
+/** Internal: a queue's ring, for `JoinableQueue` (a `#private` field is not inherited). */
+let ringOf: (q: Queue) => Ring;
 
 const DEFAULT_CAPACITY = 1 << 20;
 const MAX_MAXSIZE = 2 ** 31 - 1;
@@ -66,7 +75,6 @@ export class Queue<T = unknown> {
   protected readonly i32: Int32Array;
   readonly #ring: Ring;
   readonly #encoder = new Encoder();
-  readonly #joinable: boolean;
 
   constructor(options?: QueueOptions) {
     const kind = new.target === JoinableQueue ? 'JoinableQueue' : 'Queue';
@@ -88,9 +96,8 @@ export class Queue<T = unknown> {
     if (!b.fresh) ringCap = Atomics.load(new Int32Array(b.buffer, b.byteOffset + RING_AT * 4, 1), 0);
     const maxsize = Math.max(0, options?.maxsize ?? 0);
     defineHandle(this, kind, b);
-    this.i32 = new Int32Array(b.buffer, b.byteOffset, RING_AT);
+    this.i32 = new Int32Array(b.buffer, b.byteOffset, RING_AT + RING_HEADER_SLOTS);
     this.#ring = new Ring(b.buffer, b.byteOffset + RING_AT * 4, ringCap, maxsize, b.fresh, label(kind, b.name));
-    this.#joinable = kind === 'JoinableQueue';
   }
 
   /** Restores a `Queue` from its structured clone (or returns the instance given). */
@@ -106,19 +113,12 @@ export class Queue<T = unknown> {
   put(item: T, timeout?: number): void {
     checkTimeout(timeout, this, 'put');
     const bytes = this.#encode(item, 'put');
-    this.#taskAdded();
-    try {
-      if (this.#ring.tryPut(bytes, 0, -1, false)) return;
-      if (timeout === 0) {
-        if (runSync(this.#ring.put(bytes, 0, -1, -Infinity, false, false))) return;
-      } else if (runSync(this.#ring.put(bytes, 0, -1, deadlineOf(timeout, this, 'put'), true, false))) {
-        return;
-      }
-    } catch (e) {
-      this.#taskRemoved();
-      throw e;
+    if (this.#ring.tryPut(bytes, 0, -1, false)) return;
+    if (timeout === 0) {
+      if (runSync(this.#ring.put(bytes, 0, -1, -Infinity, false, false))) return;
+    } else if (runSync(this.#ring.put(bytes, 0, -1, deadlineOf(timeout, this, 'put'), true, false))) {
+      return;
     }
-    this.#taskRemoved();
     throw this.#full(timeout);
   }
 
@@ -131,18 +131,9 @@ export class Queue<T = unknown> {
   async putAsync(item: T, timeout?: number): Promise<void> {
     checkTimeout(timeout, this, 'putAsync');
     const bytes = this.#encode(item, 'putAsync');
-    this.#taskAdded();
-    let ok: boolean;
-    try {
-      if (this.#ring.tryPut(bytes, 0, -1, false)) return;
-      // The encoder's scratch is reused by the next encode: an async put keeps its own copy.
-      ok = await runAsync(this.#ring.put(bytes.slice(), 0, -1, deadlineOf(timeout, this, 'putAsync'), false, false));
-    } catch (e) {
-      this.#taskRemoved();
-      throw e;
-    }
-    if (!ok) {
-      this.#taskRemoved();
+    if (this.#ring.tryPut(bytes, 0, -1, false)) return;
+    // The encoder's scratch is reused by the next encode: an async put keeps its own copy.
+    if (!(await runAsync(this.#ring.put(bytes.slice(), 0, -1, deadlineOf(timeout, this, 'putAsync'), false, false)))) {
       throw this.#full(timeout);
     }
   }
@@ -251,17 +242,16 @@ export class Queue<T = unknown> {
     return new QueueEmptyError(timeout === 0 ? `${this}: empty` : `${this}: still empty after ${timeout} ms`);
   }
 
-  #taskAdded(): void {
-    if (this.#joinable) Atomics.add(this.i32, UNFINISHED, 1);
-  }
-
-  #taskRemoved(): void {
-    if (this.#joinable && Atomics.sub(this.i32, UNFINISHED, 1) === 1) wakeJoiners(this.i32);
+  static {
+    ringOf = (q) => q.#ring;
   }
 }
 
-function wakeJoiners(i32: Int32Array): void {
-  if (Atomics.load(i32, JOIN_WAITERS) > 0) wake(i32, UNFINISHED);
+
+/** Items put (published) and not yet marked done; never below 0. */
+function unfinishedOf(i32: Int32Array): number {
+  const n = (Atomics.load(i32, PUT_COUNT) - Atomics.load(i32, DONE)) | 0;
+  return n > 0 ? n : 0;
 }
 
 /** A `Queue` that also counts unfinished items: `taskDone()` after each `get`, `join()` waits for all. */
@@ -283,19 +273,21 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    */
   taskDone(): void {
     const i32 = this.i32;
-    let v = Atomics.load(i32, UNFINISHED);
+    let done = Atomics.load(i32, DONE);
     for (;;) {
-      if (v <= 0) throw new TaskDoneError(`${this}: taskDone() called more times than items were put`);
-      const seen = Atomics.compareExchange(i32, UNFINISHED, v, v - 1);
-      if (seen === v) break;
-      v = seen;
+      if (((Atomics.load(i32, PUT_COUNT) - done) | 0) <= 0) {
+        throw new TaskDoneError(`${this}: taskDone() called more times than items were put`);
+      }
+      const seen = Atomics.compareExchange(i32, DONE, done, (done + 1) | 0);
+      if (seen === done) break;
+      done = seen;
     }
-    if (v === 1) wakeJoiners(i32);
+    if (unfinishedOf(i32) === 0 && Atomics.load(i32, JOIN_WAITERS) > 0) wake(i32, DONE);
   }
 
   /** Items put and not yet marked done. */
   get unfinished(): number {
-    return Atomics.load(this.i32, UNFINISHED);
+    return unfinishedOf(this.i32);
   }
 
   /**
@@ -303,7 +295,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    */
   join(timeout?: number): boolean {
     checkTimeout(timeout, this, 'join');
-    if (Atomics.load(this.i32, UNFINISHED) === 0) return true;
+    if (unfinishedOf(this.i32) === 0) return true;
     if (timeout === 0) return false;
     return runSync(this.#joinMachine(deadlineOf(timeout, this, 'join')));
   }
@@ -312,7 +304,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   joinAsync(timeout?: number): Promise<boolean> {
     try {
       checkTimeout(timeout, this, 'joinAsync');
-      if (Atomics.load(this.i32, UNFINISHED) === 0) return Promise.resolve(true);
+      if (unfinishedOf(this.i32) === 0) return Promise.resolve(true);
       if (timeout === 0) return Promise.resolve(false);
       return runAsync(this.#joinMachine(deadlineOf(timeout, this, 'joinAsync')));
     } catch (e) {
@@ -325,10 +317,16 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     Atomics.add(i32, JOIN_WAITERS, 1);
     try {
       for (;;) {
-        const v = Atomics.load(i32, UNFINISHED);
-        if (v === 0) return true;
-        // Sleeps while UNFINISHED still reads v; taskDone wakes joiners when it reaches 0.
-        if ((yield sleep(i32, UNFINISHED, v, deadline)) === TIMED_OUT && Atomics.load(i32, UNFINISHED) !== 0) return false;
+        const done = Atomics.load(i32, DONE);
+        if (unfinishedOf(i32) === 0) return true;
+        // Sleeps while DONE still reads `done`; taskDone wakes joiners when the count reaches 0.
+        // In ticks: a put undone by recovery changes PUT_COUNT, which wakes nobody.
+        const tick = Math.min(deadline, now() + CHECK_MS);
+        if ((yield sleep(i32, DONE, done, tick)) === TIMED_OUT) {
+          if (unfinishedOf(i32) === 0) return true;
+          if (tick === deadline) return false;
+          yield* ringOf(this).recoverDeadProducer();
+        }
       }
     } finally {
       Atomics.sub(i32, JOIN_WAITERS, 1);

@@ -40,11 +40,14 @@
  * | 2                  | DETECT_LOCK  | detecting threads (CAS)   | no        | 0, or the detecting thread's id |
  * | 16 + 32k …         | thread slot k (below)                                                       |
  * | EPOCHS_AT + b      | EPOCH b      | contended releases (add)  | no        | release count of locks with uid & (BUCKETS-1) = b |
- * Thread slot (32 slots, two cache lines: its own thread writes it, others only read):
- * | +0 ID | +1 LIFE (ALIVE 1 / DEAD 2) | +2 SEQ (odd while the record is written) | +3 LOCK_UID (0: not waiting) |
- * | +4 OWNER (thread id seen holding it) | +5 EPOCH (seen before OWNER) | +6 SINCE (ms, mod 2^31) | +7 FLAGS (1: counts for cycles) |
- * | +8 NAME_LEN (UTF-16 units) | +9…+31 NAME (two units a slot) |
- * Invariant: a slot's ID, once set, changes only when the table is full and a DEAD slot is reused.
+ * Thread slot (32 slots, two cache lines; the record is written by the slot's thread only):
+ * | +0 WHO: id << 2 \| ALIVE 1 / DEAD 2 / CLAIMING 3 (0: free) | +1 PARENT (id of the spawning thread, 0: unknown) |
+ * | +2 SEQ (odd while the record is written) | +3 LOCK_UID (0: not waiting) | +4 OWNER (thread id seen holding it) |
+ * | +5 EPOCH (seen before OWNER) | +6 SINCE (ms, mod 2^31) | +7 FLAGS (1: counts for cycles) | +8 NAME_LEN (UTF-16 units) |
+ * | +9…+31 NAME (two units a slot) |
+ * Invariant: WHO changes only by CAS, and names its id in the same word as its state, so marking
+ * a thread dead can never hit the thread that reused its slot (a slot is reused only when the
+ * table is full, and only a DEAD one: CLAIMING, reset, then ALIVE).
  */
 import { hostNode, THREAD_ID } from './host.js';
 import { LINE, tagOf } from './layout.js';
@@ -53,8 +56,8 @@ const THREADS = 1;
 const DETECT_LOCK = 2;
 const TABLE_AT = LINE;
 const SLOT = 32;
-const ID = 0;
-const LIFE = 1;
+const WHO = 0;
+const PARENT = 1;
 const SEQ = 2;
 const LOCK_UID = 3;
 const OWNER = 4;
@@ -65,23 +68,25 @@ const NAME_LEN = 8;
 const NAME = 9;
 const NAME_UNITS = (SLOT - NAME) * 2;
 const THREAD_SLOTS = 512;
-const BUCKETS = 1024;
+const BUCKETS = 8192;
 const EPOCHS_AT = TABLE_AT + THREAD_SLOTS * SLOT;
 const REGISTRY_SLOTS = EPOCHS_AT + BUCKETS;
 /** Slot indices, for tests. */
-export const REGISTRY_LAYOUT = { THREADS, DETECT_LOCK, TABLE_AT, SLOT, ID, LIFE, SEQ, LOCK_UID, OWNER, EPOCH, FLAGS } as const;
+export const REGISTRY_LAYOUT = { THREADS, DETECT_LOCK, TABLE_AT, SLOT, WHO, PARENT, SEQ, LOCK_UID, OWNER, EPOCH, FLAGS } as const;
 
 const ALIVE = 1;
 const DEAD = 2;
+const CLAIMING = 3;
 /** FLAGS bit: a blocking wait with no timeout, so an edge of the wait-for graph. */
 export const BLOCKING = 1;
 /** How often a parked lock waiter re-checks its owner's life and the wait-for graph (ms). */
 export const CHECK_MS = 100;
-const ENV_KEY = 'weft:registry:v1';
+const ENV_KEY = 'weft:registry:v2';
+const PARENT_KEY = 'weft:parent';
 const MAX_HOPS = 64;
 
+const wt = hostNode.workerThreads;
 const i32: Int32Array = (() => {
-  const wt = hostNode.workerThreads;
   const inherited = wt?.getEnvironmentData?.(ENV_KEY);
   if (inherited instanceof SharedArrayBuffer && inherited.byteLength === REGISTRY_SLOTS * 4) {
     const view = new Int32Array(inherited);
@@ -93,6 +98,12 @@ const i32: Int32Array = (() => {
   wt?.setEnvironmentData?.(ENV_KEY, view.buffer);
   return view;
 })();
+const parentId: number = (() => {
+  const p = wt?.getEnvironmentData?.(PARENT_KEY);
+  // Workers this thread spawns from now on learn it as their parent.
+  wt?.setEnvironmentData?.(PARENT_KEY, THREAD_ID);
+  return typeof p === 'number' ? p : 0;
+})();
 
 function hashSlot(id: number): number {
   return (Math.imul(id, 0x9e3779b1) >>> 23) & (THREAD_SLOTS - 1); // THREAD_SLOTS is 2^9
@@ -102,32 +113,31 @@ function hashSlot(id: number): number {
 function find(id: number): number {
   for (let k = 0, s = hashSlot(id); k < THREAD_SLOTS; k++, s = (s + 1) & (THREAD_SLOTS - 1)) {
     const at = TABLE_AT + s * SLOT;
-    const v = Atomics.load(i32, at + ID);
-    if (v === id) return at;
-    if (v === 0) return -1;
+    const who = Atomics.load(i32, at + WHO);
+    if (who >>> 2 === id) return at;
+    if (who === 0) return -1;
   }
   return -1;
 }
 
 /** Claims this thread's slot: the first free one on its probe path, else a DEAD one. */
 function register(): number {
-  const found = find(THREAD_ID);
-  if (found >= 0) {
-    Atomics.store(i32, found + LIFE, ALIVE);
-    return found;
-  }
+  const me = THREAD_ID << 2;
   for (let pass = 0; pass < 2; pass++) {
     for (let k = 0, s = hashSlot(THREAD_ID); k < THREAD_SLOTS; k++, s = (s + 1) & (THREAD_SLOTS - 1)) {
       const at = TABLE_AT + s * SLOT;
+      const who = Atomics.load(i32, at + WHO);
       if (pass === 0) {
-        if (Atomics.compareExchange(i32, at + ID, 0, THREAD_ID) !== 0) continue;
+        if (who !== 0 || Atomics.compareExchange(i32, at + WHO, 0, me | CLAIMING) !== 0) continue;
       } else {
         // The table is full: reuse a dead thread's slot (its tombstone is lost, see the invariant).
-        const id = Atomics.load(i32, at + ID);
-        if (Atomics.load(i32, at + LIFE) !== DEAD || Atomics.compareExchange(i32, at + ID, id, THREAD_ID) !== id) continue;
+        if ((who & 3) !== DEAD || Atomics.compareExchange(i32, at + WHO, who, me | CLAIMING) !== who) continue;
       }
+      // A record left odd or set by a thread killed while writing it must not leak into ours.
+      Atomics.store(i32, at + SEQ, 0);
       Atomics.store(i32, at + LOCK_UID, 0);
-      Atomics.store(i32, at + LIFE, ALIVE);
+      Atomics.store(i32, at + PARENT, parentId);
+      Atomics.store(i32, at + WHO, me | ALIVE);
       return at;
     }
   }
@@ -136,28 +146,39 @@ function register(): number {
 
 const mine = register();
 
-/** Marks a thread dead (it exited, or its Worker reported 'exit'). */
-function markDead(id: number): void {
+/**
+ * Marks a thread dead (it exited, or its Worker reported 'exit'); with `tree`, also the threads
+ * it spawned, which Node stops with it and whose own parents can no longer hear of it.
+ */
+function markDead(id: number, tree: boolean): void {
   const at = find(id);
   if (at >= 0) {
-    Atomics.store(i32, at + LOCK_UID, 0);
-    Atomics.store(i32, at + LIFE, DEAD);
+    const alive = (id << 2) | ALIVE;
+    if (Atomics.compareExchange(i32, at + WHO, alive, (id << 2) | DEAD) !== alive) {
+      Atomics.compareExchange(i32, at + WHO, (id << 2) | CLAIMING, (id << 2) | DEAD);
+    }
+  }
+  if (!tree) return;
+  for (let s = 0; s < THREAD_SLOTS; s++) {
+    const child = TABLE_AT + s * SLOT;
+    const who = Atomics.load(i32, child + WHO);
+    if (who !== 0 && (who & 3) !== DEAD && Atomics.load(i32, child + PARENT) === id && who >>> 2 !== id) markDead(who >>> 2, true);
   }
 }
 
 (() => {
   // This thread's own exit (not run on worker.terminate(): the parent's watch below covers that).
-  hostNode.onExit?.(() => markDead(THREAD_ID));
+  hostNode.onExit?.(() => markDead(THREAD_ID, false));
   hostNode.onWorkerCreated?.((threadId, onExit) => {
     const id = threadId + 1; // host.ts: THREAD_ID is Node's threadId + 1
-    onExit(() => markDead(id));
+    onExit(() => markDead(id, true));
   });
 })();
 
 /** False only when `id` is known to have died. Unknown threads (another registry) count as alive. */
 export function isDead(id: number): boolean {
   const at = find(id);
-  return at >= 0 && Atomics.load(i32, at + LIFE) === DEAD;
+  return at >= 0 && (Atomics.load(i32, at + WHO) & 3) === DEAD;
 }
 
 /** A contended release of the lock with this uid: call after clearing the lock word. */
@@ -173,29 +194,30 @@ export function epochOf(uid: number): number {
 /** Writes this thread's wait record: waiting for lock `uid` (labelled `label`) held by `owner`. */
 export function publishWait(uid: number, owner: number, epoch: number, label: string, flags: number): void {
   if (mine < 0) return;
-  const seq = i32[mine + SEQ]!;
+  const seq = Atomics.load(i32, mine + SEQ);
+  // Atomics stores throughout: on a weakly ordered CPU plain stores could pass the SEQ store.
   Atomics.store(i32, mine + SEQ, seq + 1); // odd: being written
-  i32[mine + OWNER] = owner;
-  i32[mine + EPOCH] = epoch;
-  i32[mine + FLAGS] = flags;
-  if (i32[mine + LOCK_UID] !== uid) {
-    i32[mine + SINCE] = Date.now() & 0x7fffffff;
+  Atomics.store(i32, mine + OWNER, owner);
+  Atomics.store(i32, mine + EPOCH, epoch);
+  Atomics.store(i32, mine + FLAGS, flags);
+  if (Atomics.load(i32, mine + LOCK_UID) !== uid) {
+    Atomics.store(i32, mine + SINCE, Date.now() & 0x7fffffff);
     const n = Math.min(label.length, NAME_UNITS);
-    i32[mine + NAME_LEN] = n;
+    Atomics.store(i32, mine + NAME_LEN, n);
     for (let k = 0; k < n; k += 2) {
-      i32[mine + NAME + (k >> 1)] = label.charCodeAt(k) | ((k + 1 < n ? label.charCodeAt(k + 1) : 0) << 16);
+      Atomics.store(i32, mine + NAME + (k >> 1), label.charCodeAt(k) | ((k + 1 < n ? label.charCodeAt(k + 1) : 0) << 16));
     }
-    i32[mine + LOCK_UID] = uid;
+    Atomics.store(i32, mine + LOCK_UID, uid);
   }
   Atomics.store(i32, mine + SEQ, seq + 2);
 }
 
 /** Clears this thread's wait record (it got the lock, timed out or backed off). */
 export function clearWait(): void {
-  if (mine < 0 || i32[mine + LOCK_UID] === 0) return;
-  const seq = i32[mine + SEQ]!;
+  if (mine < 0 || Atomics.load(i32, mine + LOCK_UID) === 0) return;
+  const seq = Atomics.load(i32, mine + SEQ);
   Atomics.store(i32, mine + SEQ, seq + 1);
-  i32[mine + LOCK_UID] = 0;
+  Atomics.store(i32, mine + LOCK_UID, 0);
   Atomics.store(i32, mine + SEQ, seq + 2);
 }
 
@@ -248,20 +270,30 @@ interface Hop {
 }
 
 /**
- * Looks for a cycle through this thread, which has published a record for `lock` (label
+ * Looks for a cycle through this thread, which has published a record for a lock (label
  * `lockLabel`) held by `owner`. Returns the cycle's description if this thread must back off (its
- * record is cleared already), else null. Takes the detection lock only briefly; if another
- * thread holds it, returns null (the caller checks again at its next tick).
+ * record is cleared already), else null. `stillHeld()` tells whether `owner` still holds that
+ * lock since this thread looked (the lock's epoch and word unchanged): this thread's own edge,
+ * checked last, under the detection lock. That lock is taken only when the owner itself waits,
+ * and only briefly; if another thread holds it, returns null (the caller looks again at its next
+ * tick).
  */
-export function detectCycle(owner: number, lockLabel: string): string | null {
+export function detectCycle(owner: number, lockLabel: string, stillHeld: () => boolean): string | null {
   if (mine < 0) return null;
+  // Most parks wait for an owner that runs: no cycle, and no need for the detection lock.
+  const first = find(owner);
+  if (first < 0) return null;
+  const r = readRecord(first);
+  if (r === null || (r.flags & BLOCKING) === 0) return null;
   if (!takeDetectLock()) return null;
   try {
     const cycle = walk(owner);
     if (cycle === null) return null;
-    // Second look: every record still the same one and not stale (nothing moved while we walked).
+    // Second look: every record still the same one and not stale (nothing moved while we walked),
+    // and our own edge last: the owner may have released our lock before it began to wait.
     const again = walk(owner);
     if (again === null || again.length !== cycle.length || again.some((h, k) => h.seq !== cycle[k]!.seq)) return null;
+    if (!stillHeld()) return null;
     clearWait();
     const hops: Hop[] = [{ thread: THREAD_ID, lock: lockLabel, owner }, ...cycle];
     return hops.map((h) => `${threadLabel(h.thread)} waits for ${h.lock} held by ${threadLabel(h.owner)}`).join('; ');
@@ -288,7 +320,7 @@ function walk(owner: number): (Hop & { seq: number })[] | null {
     if (cur === THREAD_ID) return hops;
     if (hops.some((h) => h.thread === cur)) return null; // a cycle not through us: its members will see it
     const at = find(cur);
-    if (at < 0 || Atomics.load(i32, at + LIFE) === DEAD) return null;
+    if (at < 0 || (Atomics.load(i32, at + WHO) & 3) === DEAD) return null;
     const r = readRecord(at);
     if (r === null || (r.flags & BLOCKING) === 0 || epochOf(r.uid) !== r.epoch) return null;
     hops.push({ thread: cur, lock: r.label, owner: r.owner, seq: r.seq });
@@ -323,8 +355,9 @@ export function waitTable(): ThreadWait[] {
   const nowMs = Date.now() & 0x7fffffff;
   for (let s = 0; s < THREAD_SLOTS; s++) {
     const at = TABLE_AT + s * SLOT;
-    const id = Atomics.load(i32, at + ID);
-    if (id === 0 || Atomics.load(i32, at + LIFE) !== ALIVE) continue;
+    const who = Atomics.load(i32, at + WHO);
+    if ((who & 3) !== ALIVE) continue;
+    const id = who >>> 2;
     const r = readRecord(at);
     if (r === null) continue;
     rows.push({

@@ -60,8 +60,10 @@
  */
 import { ClosedError } from './errors.js';
 import { runSync, sleep, SpinPolicy, spinOnly, spinWhile, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
+import { now } from './host.js';
 import { LINE } from './layout.js';
-import { acquireExclusive, Lock, LOCK_SLOTS } from './lock.js';
+import { acquireExclusive, heldByDead, Lock, LOCK_SLOTS } from './lock.js';
+import { CHECK_MS } from './registry.js';
 
 const CAPACITY = 0;
 const CLOSED = 1;
@@ -249,14 +251,16 @@ export class Ring {
       }
       Atomics.add(i32, PRODUCERS_WAITING, 1);
       let outcome;
+      // In ticks: a consumer killed between its HEAD store and its wake-up leaves nobody to wake us.
+      const tick = Math.min(deadline, now() + CHECK_MS);
       try {
         const seq = Atomics.load(i32, SPACE_SEQ);
         if (Atomics.load(i32, HEAD) !== head || (Atomics.load(i32, CLOSED) & closedBits) !== 0) continue;
-        outcome = yield sleep(i32, SPACE_SEQ, seq, deadline, this.#producerSpin);
+        outcome = yield sleep(i32, SPACE_SEQ, seq, tick, this.#producerSpin);
       } finally {
         Atomics.sub(i32, PRODUCERS_WAITING, 1);
       }
-      if (outcome === TIMED_OUT && Atomics.load(i32, HEAD) === head) return false;
+      if (outcome === TIMED_OUT && tick === deadline && Atomics.load(i32, HEAD) === head) return false;
     }
   }
 
@@ -326,6 +330,13 @@ export class Ring {
       Atomics.add(i32, DATA_SEQ, 1);
       wake(i32, DATA_SEQ, 1);
     }
+  }
+
+  /** If a dead thread holds the producer lock: takes it over (which repairs the ring) and lets go. */
+  *recoverDeadProducer(): Machine<void> {
+    if (!heldByDead(this.#producerLock)) return;
+    yield* this.lockProducer();
+    this.unlockProducer();
   }
 
   /** Takes the producer lock as a machine (also for a multi-record message, blocking or async). */
@@ -444,7 +455,10 @@ export class Ring {
       const seq = Atomics.load(i32, DATA_SEQ);
       // Counted before this re-check: a put after it sees us and bumps DATA_SEQ.
       if (Atomics.load(i32, TAIL) !== tail || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
-      return yield sleep(i32, DATA_SEQ, seq, deadline, this.#consumerSpin);
+      // In ticks: a producer killed between its TAIL store and its wake-up leaves nobody to wake us.
+      const tick = Math.min(deadline, now() + CHECK_MS);
+      const outcome = yield sleep(i32, DATA_SEQ, seq, tick, this.#consumerSpin);
+      return outcome === TIMED_OUT && tick !== deadline ? CHANGED : outcome;
     } finally {
       Atomics.sub(i32, CONSUMERS_WAITING, 1);
     }

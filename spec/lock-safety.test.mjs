@@ -5,13 +5,18 @@
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { after, describe, test } from 'node:test';
-import { formatWaitTable, Lock, Queue, RLock, waitTable } from 'weft';
-import { awaitAtLeast, control, signal, until } from './helpers/sync.mjs';
+import { Barrier, formatWaitTable, JoinableQueue, Lock, Queue, RLock, waitTable } from 'weft';
+import * as registry from '../dist/esm/registry.js';
+import { Encoder } from '../dist/esm/codec.js';
+import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
 import { spawn, terminateAll } from './helpers/workers.mjs';
 import { LOCK_LAYOUT } from '../dist/esm/lock.js';
-import { RING_LAYOUT } from '../dist/esm/ring.js';
+import { RING_HEADER_SLOTS, RING_LAYOUT } from '../dist/esm/ring.js';
 
 const STRESS = Number(process.env.WEFT_STRESS ?? 1);
+// A Queue's ring header starts at slot 16 of its block, its data right after it (lib/queue.ts).
+const RING_AT = 16;
+const innerLock = (q, at) => ({ $weft: 'Lock', buffer: q.buffer, byteOffset: q.byteOffset + 4 * (RING_AT + at), name: 'inner' });
 after(terminateAll);
 
 /** Resolves once `thread` (Node's threadId) is recorded as waiting for a lock whose label matches. */
@@ -143,6 +148,55 @@ describe('lock cycles', () => {
   });
 });
 
+describe('lock cycles: what must not count', () => {
+  test('a cycle through an edge that went stale (the owner released our lock, then began to wait) is not reported', async () => {
+    // The interleaving, by hand: this thread recorded "I wait for L held by B"; B then released L
+    // and began waiting for L2, held by this thread. B's record is fresh, ours is stale.
+    const ctl = control();
+    const w = spawn(async ({ data, h }) => {
+      const r = await import(data.registryUrl);
+      r.publishWait(1234, data.main, r.epochOf(1234), "Lock 'L2'", r.BLOCKING);
+      h.signal(data.ctl, 0);
+      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
+      r.clearWait();
+      return true;
+    }, { ctl, main: 1, registryUrl: new URL('../dist/esm/registry.js', import.meta.url).href }, { ms: 30_000 });
+    awaitAtLeast(ctl, 0);
+    const b = w.worker.threadId + 1; // registry ids are Node's threadId + 1
+    registry.publishWait(5678, b, registry.epochOf(5678), "Lock 'L'", registry.BLOCKING);
+    try {
+      assert.equal(registry.detectCycle(b, "Lock 'L'", () => false), null, 'our own edge is stale: no cycle');
+      assert.match(registry.detectCycle(b, "Lock 'L'", () => true), /waits for Lock 'L2' held by thread 0 \(main\)/, 'the same graph with a live edge is a cycle');
+    } finally {
+      registry.clearWait();
+      signal(ctl, 1);
+    }
+    assert.equal(await w, true);
+  });
+
+  test('an acquireAsync started inside a blocking call (a Barrier action) is recorded as not blocking', async () => {
+    const lock = new Lock({ name: 'async-in-action' });
+    const ctl = control();
+    const holder = spawn(({ data, h }) => {
+      data.lock.acquire();
+      h.signal(data.ctl, 0);
+      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
+      data.lock.release();
+      return true;
+    }, { lock, ctl });
+    awaitAtLeast(ctl, 0);
+    let pending;
+    const barrier = new Barrier(1, { action: () => { pending = lock.acquireAsync(); } });
+    barrier.wait(); // the action runs inside the barrier's blocking machine
+    await until(() => waitTable().some((r) => r.thread === 0 && r.waitsFor === "Lock 'async-in-action'"));
+    assert.equal(waitTable().find((r) => r.thread === 0).blocking, false);
+    signal(ctl, 1);
+    assert.equal(await pending, true);
+    lock.release();
+    assert.equal(await holder, true);
+  });
+});
+
 describe('dead owners', () => {
   /** A raw worker that takes `lock` (depth times), signals ctl[0], then ends as `how` says. */
   function holdAndDie(lock, how, depth = 1) {
@@ -208,6 +262,30 @@ describe('dead owners', () => {
     assert.deepEqual(await waiter, { ok: true, died: true });
   });
 
+  test('a grandchild worker killed with its parent (terminate) while holding a lock: the lock is taken over', async () => {
+    const lock = new Lock({ name: 'grandchild' });
+    const ctl = control();
+    const cjs = JSON.stringify(new URL('../dist/cjs/index.js', import.meta.url).pathname);
+    const grandchild = `
+      const { workerData } = require('node:worker_threads');
+      require(${cjs}).Lock.from(workerData.lock).acquire();
+      Atomics.store(workerData.ctl, 0, 1);
+      Atomics.notify(workerData.ctl, 0);
+      Atomics.wait(workerData.ctl, 1, 0);
+    `;
+    const parent = new Worker(`
+      const { Worker, workerData } = require('node:worker_threads');
+      require(${cjs}); // loads weft before spawning, as the README asks
+      new Worker(${JSON.stringify(grandchild)}, { eval: true, workerData });
+      Atomics.wait(workerData.ctl, 1, 0);
+    `, { eval: true, workerData: { lock, ctl } });
+    awaitAtLeast(ctl, 0);
+    await parent.terminate(); // Node stops the grandchild with it; nobody hears its own exit
+    assert.equal(await lock.acquireAsync(5_000), true);
+    assert.equal(lock.ownerDied, true);
+    lock.release();
+  });
+
   test('waitTable and formatWaitTable name the waiter, the lock and the holder', async () => {
     const lock = new Lock({ name: 'shown' });
     lock.acquire();
@@ -232,9 +310,6 @@ describe('dead owners', () => {
 });
 
 describe('channels survive killed workers', () => {
-  // The Queue's ring header starts at slot 16 of its block, its data at slot 64 (lib/queue.ts).
-  const RING_AT = 16;
-  const innerLock = (q, at) => ({ $weft: 'Lock', buffer: q.buffer, byteOffset: q.byteOffset + 4 * (RING_AT + at), name: 'inner' });
 
   test('a producer killed in the middle of a put (lock held, half a record written, PUT_COUNT bumped, TAIL not) loses and garbles nothing', async () => {
     const q = new Queue({ capacity: 1024, maxsize: 2, name: 'half-put' });
@@ -290,6 +365,62 @@ describe('channels survive killed workers', () => {
     assert.equal(q.size, 0);
     q.put('still works');
     assert.equal(q.get(1_000), 'still works');
+  });
+
+  test('a producer terminated while blocked in put on a full JoinableQueue leaves no phantom unfinished item', async () => {
+    const q = new JoinableQueue({ maxsize: 1, name: 'jq' });
+    q.put('only');
+    const w = spawn(({ data }) => {
+      data.q.put('blocked'); // full: parks here until terminated
+    }, { q });
+    w.catch(() => {});
+    await until(() => slot(q, RING_AT + RING_LAYOUT.PRODUCERS_WAITING) > 0, 10_000, 'the producer parked');
+    await w.worker.terminate();
+    assert.equal(q.get(1_000), 'only');
+    q.taskDone();
+    assert.equal(q.unfinished, 0);
+    assert.equal(await q.joinAsync(5_000), true);
+  });
+
+  test('a producer killed mid-put with its count bumped: join() repairs the ring itself and returns', async () => {
+    const q = new JoinableQueue({ capacity: 1024, name: 'jq-half' });
+    q.put('real');
+    const ctl = control();
+    const w = spawn(({ data, h }) => {
+      const { lock, ring, L, ctl } = data;
+      lock.acquire();
+      const tail = Atomics.load(ring, L.TAIL);
+      const count = Atomics.load(ring, L.PUT_COUNT);
+      ring[L.PREV_PUT] = count;
+      ring[L.INTENT_TAIL] = tail + 44;
+      Atomics.store(ring, L.PUT_COUNT, count + 1);
+      h.signal(ctl, 0);
+      Atomics.wait(ctl, 1, 0);
+    }, { lock: innerLock(q, RING_LAYOUT.PRODUCER_LOCK), ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT), L: RING_LAYOUT, ctl });
+    w.catch(() => {});
+    awaitAtLeast(ctl, 0);
+    await w.worker.terminate();
+    assert.equal(q.get(1_000), 'real');
+    q.taskDone();
+    // No producer comes to take the dead one's lock over: the joiner does, at its next tick.
+    assert.equal(await q.joinAsync(5_000), true);
+    assert.equal(q.unfinished, 0);
+  });
+
+  test('a consumer parked in get() notices a record whose producer died before waking it', async () => {
+    const q = new Queue({ capacity: 1024, name: 'no-wake' });
+    const consumer = spawn(({ data }) => data.q.get(), { q });
+    await until(() => slot(q, RING_AT + RING_LAYOUT.CONSUMERS_WAITING) > 0, 10_000, 'the consumer parked');
+    // What a put does up to its TAIL store, with no wake-up after it (its thread died there).
+    const ring = new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT);
+    const payload = new Encoder().encode({ late: true });
+    const data = new Uint8Array(q.buffer, q.byteOffset + 4 * (RING_AT + RING_HEADER_SLOTS));
+    const tail = Atomics.load(ring, RING_LAYOUT.TAIL);
+    new DataView(q.buffer).setUint32(q.byteOffset + 4 * (RING_AT + RING_HEADER_SLOTS) + tail, payload.length, true);
+    data.set(payload, tail + 4);
+    Atomics.store(ring, RING_LAYOUT.PUT_COUNT, Atomics.load(ring, RING_LAYOUT.PUT_COUNT) + 1);
+    Atomics.store(ring, RING_LAYOUT.TAIL, tail + 4 + ((payload.length + 3) & ~3));
+    assert.deepEqual(await consumer, { late: true });
   });
 
   test('producers terminated at random points in heavy Queue traffic: no hang, nothing garbled or duplicated, nothing reported sent is lost', async (t) => {
