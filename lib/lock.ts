@@ -167,7 +167,12 @@ export abstract class OwnedLock {
     }
     // Ordering: the CAS (or exchange) publishes every write of the critical section.
     const w = Atomics.compareExchange(i32, STATE, ME, 0);
-    if (w === ME) return;
+    if (w !== ME) this.#releaseSlow(w);
+  }
+
+  /** Someone may be asleep (CONTENDED), or this thread does not hold the lock. */
+  #releaseSlow(w: number): void {
+    const i32 = this.#i32;
     if (w !== (ME | CONTENDED)) throw this.#notHeld(); // (an RLock's owner never gets here)
     // A lock taken over from a dead owner is always CONTENDED, so this is where RECOVERED ends.
     i32[RECOVERED] = 0;
