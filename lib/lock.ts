@@ -75,11 +75,12 @@ export let ownedByMe: (lock: OwnedLock) => boolean;
 /** After a blocking `acquire()` that re-took a lock released by `releaseAll`: restores the saved depth. */
 export let restoreDepth: (lock: OwnedLock, saved: SavedState) => void;
 /**
- * Acquires a `Lock` for ever as a machine; its holder re-acquiring throws `DeadlockError`. For
+ * Acquires a `Lock` as a machine, until `deadline` (default: for ever); false if it ran out. Its
+ * holder re-acquiring throws `DeadlockError`. For
  * weft's internal locks (rings, barriers), which are never held while waiting for another lock:
  * their waits recover from dead owners but never back off from a cycle.
  */
-export let acquireExclusive: (lock: OwnedLock) => Machine<void>;
+export let acquireExclusive: (lock: OwnedLock, deadline?: number) => Machine<boolean>;
 
 /** True if a thread that has died holds the lock (registry.ts): a waiter would take it over. */
 export let heldByDead: (lock: OwnedLock) => boolean;
@@ -355,10 +356,10 @@ export abstract class OwnedLock {
     restoreDepth = (lock, saved) => {
       if (lock.#reentrant) lock.#i32[DEPTH] = saved;
     };
-    acquireExclusive = function* (lock) {
-      if (Atomics.compareExchange(lock.#i32, STATE, 0, ME) === 0) return;
+    acquireExclusive = function* (lock, deadline = Infinity) {
+      if (Atomics.compareExchange(lock.#i32, STATE, 0, ME) === 0) return true;
       if (lock.#ownsWord(Atomics.load(lock.#i32, STATE))) throw lock.#selfDeadlock();
-      yield* lock.#acquireMachine(Infinity, true, MUST_WAIT);
+      return yield* lock.#acquireMachine(deadline, true, MUST_WAIT);
     };
   }
 }

@@ -232,7 +232,9 @@ export class Ring {
     const i32 = this.i32;
     const closedBits = readerMatters ? CLOSED_WRITE | CLOSED_READ : CLOSED_WRITE;
     for (;;) {
-      if (!holdLock) yield* this.lockProducer();
+      // The lock is held only for a copy, but a dead holder whose death is not yet known could
+      // hold it for ever: a wait with a deadline gives up there (a nowait call waits, as Python's).
+      if (!holdLock && !(yield* this.lockProducer(deadline === -Infinity ? Infinity : deadline))) return false;
       let placed: boolean;
       try {
         placed = this.#attemptPut(payload, flags, prefix, readerMatters);
@@ -339,10 +341,11 @@ export class Ring {
     this.unlockProducer();
   }
 
-  /** Takes the producer lock as a machine (also for a multi-record message, blocking or async). */
-  *lockProducer(): Machine<void> {
-    yield* acquireExclusive(this.#producerLock);
+  /** Takes the producer lock as a machine (also for a multi-record message); false past `deadline`. */
+  *lockProducer(deadline = Infinity): Machine<boolean> {
+    if (!(yield* acquireExclusive(this.#producerLock, deadline))) return false;
     if (this.#producerLock.ownerDied) this.#recoverProducer();
+    return true;
   }
 
   /**
@@ -392,7 +395,7 @@ export class Ring {
   *get<T>(read: Reader<T>, deadline: number, spin: boolean, holdLock = false): Machine<T | typeof EMPTY> {
     let lastTry = false;
     for (;;) {
-      if (!holdLock) yield* this.lockConsumer();
+      if (!holdLock && !(yield* this.lockConsumer(deadline === -Infinity ? Infinity : deadline))) return EMPTY;
       let value: T | typeof EMPTY;
       try {
         value = this.#attemptGet(read);
@@ -499,10 +502,11 @@ export class Ring {
     }
   }
 
-  /** Takes the consumer lock as a machine (also for a multi-record message). */
-  *lockConsumer(): Machine<void> {
-    yield* acquireExclusive(this.#consumerLock);
+  /** Takes the consumer lock as a machine (also for a multi-record message); false past `deadline`. */
+  *lockConsumer(deadline = Infinity): Machine<boolean> {
+    if (!(yield* acquireExclusive(this.#consumerLock, deadline))) return false;
     if (this.#consumerLock.ownerDied) this.#recoverConsumer();
+    return true;
   }
 
   /** As {@link #recoverProducer}: a get killed before its HEAD store leaves its record in the ring. */

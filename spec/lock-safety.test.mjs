@@ -407,6 +407,27 @@ describe('channels survive killed workers', () => {
     assert.equal(q.unfinished, 0);
   });
 
+  test("a get or put with a timeout gives up on a ring lock whose holder never lets go (a thread not yet known dead)", async () => {
+    const q = new Queue({ capacity: 1024, name: 'stuck' });
+    q.put('waiting');
+    const ctl = control();
+    const w = spawn(({ data, h }) => {
+      data.lock.acquire();
+      h.signal(data.ctl, 0);
+      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
+      data.lock.release();
+      return true;
+    }, { lock: innerLock(q, RING_LAYOUT.CONSUMER_LOCK), ctl });
+    awaitAtLeast(ctl, 0);
+    assert.throws(() => q.get(150), { code: 'ERR_QUEUE_EMPTY' }, 'the item is there, but its lock is not ours within the timeout');
+    await assert.rejects(q.getAsync(150), { code: 'ERR_QUEUE_EMPTY' });
+    q.put('more', 150); // the producer side is not stuck
+    signal(ctl, 1);
+    assert.equal(await w, true);
+    assert.equal(q.get(1_000), 'waiting');
+    assert.equal(q.get(1_000), 'more');
+  });
+
   test('a consumer parked in get() notices a record whose producer died before waking it', async () => {
     const q = new Queue({ capacity: 1024, name: 'no-wake' });
     const consumer = spawn(({ data }) => data.q.get(), { q });
