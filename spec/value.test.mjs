@@ -173,10 +173,11 @@ describe('Value and SharedArray: across threads', () => {
     // torn read (half of one, half of another) would be a value that was never written.
     const v = new Value('d', 0, { lock: false });
     const arr = new SharedArray('d', 4, { lock: false });
-    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const stop = new Int32Array(new SharedArrayBuffer(8)); // [0]: writer done, [1]: reader reading
     const writes = 50_000 * STRESS;
-    const writer = spawn(({ data }) => {
+    const writer = spawn(({ data, h }) => {
       const { v, arr, stop, writes } = data;
+      h.awaitAtLeast(stop, 1, 1, 30_000); // a handshake: the reader is in its loop before we write
       for (let k = 1; k <= writes; k++) {
         const x = k * (1 + 2 ** -40); // low bits differ from high bits' pattern at every k
         v.value = x;
@@ -198,7 +199,10 @@ describe('Value and SharedArray: across threads', () => {
         if (!ok(x)) throw new Error(`torn read: ${x}`);
         const y = arr.get(reads & 3);
         if (!ok(y)) throw new Error(`torn element read: ${y}`);
-        reads++;
+        if (reads++ === 0) {
+          Atomics.store(stop, 1, 1);
+          Atomics.notify(stop, 1);
+        }
       }
       return reads;
     };
