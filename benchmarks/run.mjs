@@ -132,11 +132,12 @@ md.push('');
 md.push(`**${machine.quick ? 'Quick run (`--quick`: shorter loops, noisier).' : 'Full run.'}** ` +
   'Absolute figures drift by ±30% between runs on a quiet machine, and much more on a loaded one: ' +
   'only same-run ratios mean anything. ' +
-  `The 1-minute load average was ${machine.loadStart.toFixed(2)} at the start and ${machine.loadEnd.toFixed(2)} at the end, on ${machine.cores} cores: ` +
-  (Math.max(machine.loadStart, machine.loadEnd) > machine.cores * 0.5
-    ? 'other work shared the machine during this run (other developers\' tests), so these figures are noisy, ' +
-      'those of the primitives that spin before they sleep (hand-offs, round trips) above all. They will be refreshed on a quiet machine.'
-    : 'the machine was mostly quiet.'));
+  `The 1-minute load average was ${machine.loadStart.toFixed(2)} at the start and ${machine.loadEnd.toFixed(2)} at the end, on ${machine.cores} cores ` +
+  '(the benchmarks keep up to two threads busy themselves, so the end figure says little; the start one tells whether other work was running): ' +
+  (machine.loadStart > machine.cores * 0.5
+    ? 'other work was running when it started, so these figures are noisier than usual, ' +
+      'those of the primitives that spin before they sleep (hand-offs, round trips) above all.'
+    : 'the machine was otherwise idle when it started.'));
 md.push('');
 md.push('| machine | |', '|---|---|');
 md.push(`| CPU | ${machine.cpu} |`);
