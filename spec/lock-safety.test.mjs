@@ -17,6 +17,41 @@ const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 // A Queue's ring header starts at slot 16 of its block, its data right after it (lib/queue.ts).
 const RING_AT = 16;
 const innerLock = (q, at) => ({ $weft: 'Lock', buffer: q.buffer, byteOffset: q.byteOffset + 4 * (RING_AT + at), name: 'inner' });
+
+/**
+ * A worker that does by hand what a Queue's put does up to just before its TAIL store (with
+ * `scribble`, half a record of garbage written too), or a get up to just before its HEAD store,
+ * holding the ring's lock, then parks until the caller terminates it. Resolves once staged.
+ */
+function stageKilled(q, op, scribble = false) {
+  const ctl = control();
+  const w = spawn(({ data, h }) => {
+    const { op, ring, L, ctl, scribble, dataAt } = data;
+    data.lock.acquire();
+    if (op === 'put') {
+      const tail = Atomics.load(ring, L.TAIL);
+      if (scribble) new Uint8Array(ring.buffer, dataAt).fill(0xee, tail & 1023, (tail & 1023) + 40);
+      const count = Atomics.load(ring, L.PUT_COUNT);
+      ring[L.PREV_PUT] = count;
+      ring[L.INTENT_TAIL] = tail + 44;
+      Atomics.store(ring, L.PUT_COUNT, count + 1);
+    } else {
+      const count = Atomics.load(ring, L.GET_COUNT);
+      ring[L.PREV_GET] = count;
+      ring[L.INTENT_HEAD] = Atomics.load(ring, L.HEAD) + 8;
+      Atomics.store(ring, L.GET_COUNT, count + 1);
+    }
+    h.signal(ctl, 0);
+    Atomics.wait(ctl, 1, 0); // parked until terminated
+  }, {
+    op, scribble, ctl, L: RING_LAYOUT, dataAt: q.byteOffset + 4 * (RING_AT + RING_HEADER_SLOTS),
+    lock: innerLock(q, op === 'put' ? RING_LAYOUT.PRODUCER_LOCK : RING_LAYOUT.CONSUMER_LOCK),
+    ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT),
+  });
+  w.catch(() => {}); // terminated on purpose
+  awaitAtLeast(ctl, 0);
+  return w.worker;
+}
 after(terminateAll);
 
 /** Resolves once `thread` (Node's threadId) is recorded as waiting for a lock whose label matches. */
@@ -314,24 +349,9 @@ describe('channels survive killed workers', () => {
   test('a producer killed in the middle of a put (lock held, half a record written, PUT_COUNT bumped, TAIL not) loses and garbles nothing', async () => {
     const q = new Queue({ capacity: 1024, maxsize: 2, name: 'half-put' });
     q.put('before');
-    const ctl = control();
-    // The worker does by hand what #attemptPut does, up to just before the TAIL store, then dies.
-    const w = spawn(({ data, h }) => {
-      const { lock, ring, L, ctl } = data;
-      lock.acquire();
-      const tail = Atomics.load(ring, L.TAIL);
-      const count = Atomics.load(ring, L.PUT_COUNT);
-      new Uint8Array(ring.buffer, ring.byteOffset + 4 * (64 - 16)).fill(0xee, tail & 1023, (tail & 1023) + 40);
-      ring[L.PREV_PUT] = count;
-      ring[L.INTENT_TAIL] = tail + 44;
-      Atomics.store(ring, L.PUT_COUNT, count + 1);
-      h.signal(ctl, 0);
-      Atomics.wait(ctl, 1, 0); // parked until terminated
-    }, { lock: innerLock(q, RING_LAYOUT.PRODUCER_LOCK), ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT), L: RING_LAYOUT, ctl });
-    w.catch(() => {});
-    awaitAtLeast(ctl, 0);
+    const worker = stageKilled(q, 'put', true);
     assert.equal(q.size, 2, 'the half-done put counts before the recovery');
-    await w.worker.terminate();
+    await worker.terminate();
     await q.putAsync('after', 5_000); // takes the dead producer's lock over and undoes its count
     assert.equal(q.size, 2);
     assert.equal(q.full(), true, 'maxsize 2: the phantom item is gone, the real ones count');
@@ -344,21 +364,7 @@ describe('channels survive killed workers', () => {
     const q = new Queue({ capacity: 1024, name: 'half-get' });
     q.put({ n: 1 });
     q.put({ n: 2 });
-    const ctl = control();
-    const w = spawn(({ data, h }) => {
-      const { lock, ring, L, ctl } = data;
-      lock.acquire();
-      const head = Atomics.load(ring, L.HEAD);
-      const count = Atomics.load(ring, L.GET_COUNT);
-      ring[L.PREV_GET] = count;
-      ring[L.INTENT_HEAD] = head + 8;
-      Atomics.store(ring, L.GET_COUNT, count + 1);
-      h.signal(ctl, 0);
-      Atomics.wait(ctl, 1, 0);
-    }, { lock: innerLock(q, RING_LAYOUT.CONSUMER_LOCK), ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT), L: RING_LAYOUT, ctl });
-    w.catch(() => {});
-    awaitAtLeast(ctl, 0);
-    await w.worker.terminate();
+    await stageKilled(q, 'get').terminate();
     assert.deepEqual(await q.getAsync(5_000), { n: 1 }, 'the item the dead consumer was taking');
     assert.equal(q.size, 1);
     assert.deepEqual(q.getNowait(), { n: 2 });
@@ -385,21 +391,7 @@ describe('channels survive killed workers', () => {
   test('a producer killed mid-put with its count bumped: join() repairs the ring itself and returns', async () => {
     const q = new JoinableQueue({ capacity: 1024, name: 'jq-half' });
     q.put('real');
-    const ctl = control();
-    const w = spawn(({ data, h }) => {
-      const { lock, ring, L, ctl } = data;
-      lock.acquire();
-      const tail = Atomics.load(ring, L.TAIL);
-      const count = Atomics.load(ring, L.PUT_COUNT);
-      ring[L.PREV_PUT] = count;
-      ring[L.INTENT_TAIL] = tail + 44;
-      Atomics.store(ring, L.PUT_COUNT, count + 1);
-      h.signal(ctl, 0);
-      Atomics.wait(ctl, 1, 0);
-    }, { lock: innerLock(q, RING_LAYOUT.PRODUCER_LOCK), ring: new Int32Array(q.buffer, q.byteOffset + 4 * RING_AT), L: RING_LAYOUT, ctl });
-    w.catch(() => {});
-    awaitAtLeast(ctl, 0);
-    await w.worker.terminate();
+    await stageKilled(q, 'put').terminate();
     assert.equal(q.get(1_000), 'real');
     q.taskDone();
     // No producer comes to take the dead one's lock over: the joiner does, at its next tick.
