@@ -18,19 +18,22 @@
  * `process.exit()` or dies of an uncaught error), or the thread that spawned it seeing the
  * `Worker`'s `'exit'` event (every worker spawned by a thread that loaded weft is watched, through
  * Node's `worker_threads` diagnostics channel; this covers `worker.terminate()`, which runs no
- * handler in the dying thread). The parent's notice needs its event loop: a parent that blocks
- * synchronously on a lock its terminated child held learns nothing (use `acquireAsync` there).
+ * handler in the dying thread); a parent's death marks the workers it spawned dead too (Node
+ * stops them with it, and their own parent can no longer hear of it). The parent's notice needs
+ * its event loop: a parent that blocks synchronously on a lock its terminated child held learns
+ * nothing (use `acquireAsync` there).
  *
  * ## Wait records and cycles
- * A thread about to park on a lock with no timeout writes a wait record in its slot: the lock's
- * uid, the owner it saw, the lock's release epoch read before it looked at the owner, and the
- * lock's label. Every contended release bumps the lock's epoch bucket *after* clearing the lock
+ * A thread about to park on a lock writes a wait record in its slot: the lock's uid, the owner
+ * it saw, the lock's release epoch read before it looked at the owner, the lock's label, and
+ * whether the wait is BLOCKING (synchronous, no timeout: only those are edges of the graph). Every contended release bumps the lock's epoch bucket *after* clearing the lock
  * word, so a record whose epoch still matches describes an owner that has not released since the
  * waiter looked (a changed epoch only makes a record stale, never a wrong cycle). A thread checks
  * for a cycle (owner → the lock its record names → that lock's owner → … → itself) before it
  * parks and again every {@link CHECK_MS} while parked, under a registry-wide detection lock, so
  * at most one thread of a cycle backs off: it clears its record before releasing the detection
- * lock. Records are read under a per-slot sequence lock (writers: the slot's own thread only).
+ * lock. Its own edge is checked last (its lock's epoch and word unchanged since it looked), since
+ * the owner may have released that lock and only then begun the wait that seems to close a cycle. Records are read under a per-slot sequence lock (writers: the slot's own thread only).
  *
  * ## Layout (Int32 slots)
  * | slot               | name         | written by                | parked on | meaning                        |
