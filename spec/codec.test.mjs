@@ -124,6 +124,30 @@ describe('codec: strings', () => {
     }
   });
 
+  test('the portable paths (a host without Node\'s Buffer) give the same strings', async () => {
+    const saved = globalThis.Buffer;
+    globalThis.Buffer = undefined; // read once, when the codec module is evaluated
+    let portable;
+    try {
+      portable = await import('../dist/esm/codec.js?portable');
+    } finally {
+      globalThis.Buffer = saved;
+    }
+    const penc = new portable.Encoder();
+    const values = ['x'.repeat(30), 'x'.repeat(64), 'x'.repeat(5000), 'é'.repeat(100), 'a\uD800'.repeat(50), '\uFEFF' + 'x'.repeat(100)];
+    for (let n = 0; n <= 130; n++) values.push('é'.repeat(n & 3) + 'a'.repeat(n));
+    for (const v of values) {
+      assert.equal(portable.decode(penc.encode(v)), v, `portable ${v.length}`);
+      assert.equal(decode(penc.encode(v)), v, `portable encode, native decode ${v.length}`);
+      assert.equal(portable.decode(enc.encode(v)), v, `native encode, portable decode ${v.length}`);
+    }
+    // A scratch that ends exactly where an all-ASCII string would: the first 2043 units of this one
+    // fill it as UTF-8 with one unit left over, which must not pass for ASCII.
+    const fit = 'é' + 'a'.repeat(2042);
+    assert.equal(portable.decode(new portable.Encoder().encode(fit)), fit);
+    assert.equal(decode(new Encoder().encode(fit)), fit);
+  });
+
   test('strings as object keys and Map keys', () => {
     same({ '': 1, 'é': 2, '🌍': 3, '\uD800': 4, 'a b': 5, ['k'.repeat(100)]: 6, '\uFEFF': 7 });
     same(new Map([['é', 1], ['\uDC00', 2], ['x'.repeat(1000), 3]]));
