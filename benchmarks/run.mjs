@@ -7,7 +7,7 @@
 // benchmark's JSON there; with --no-run, rebuild the report from those files without running;
 // --commit: the commit to name in the report (default: this checkout's HEAD, from git).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,7 @@ const machine = {
 // ------------------------------------------------------------------------------------ running
 if (opt['no-run'] && !opt['json-dir']) throw new RangeError('--no-run needs --json-dir');
 const tmp = opt['json-dir'] ?? mkdtempSync(join(tmpdir(), 'weft-bench-'));
+mkdirSync(tmp, { recursive: true });
 const t00 = performance.now();
 const runs = [];
 log(`weft benchmarks${opt.quick ? ' (--quick)' : ''}: ${names.length} files on ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}; ` +
