@@ -27,6 +27,22 @@ for (const n of names) if (!BENCHMARKS.includes(n)) throw new RangeError(`--only
 
 const log = (s) => process.stderr.write(s + '\n');
 const sh = (cmd, args) => { try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; } };
+/**
+ * How busy the cores are right now, 0…1 of all of them, over `ms`: what other work takes before
+ * the benchmarks start (the 1-minute load average would still count the build `npm run bench`
+ * ran just before, and this very process's start).
+ */
+function busyNow(ms = 1000) {
+  const sample = () => cpus().reduce((a, c) => {
+    const t = c.times;
+    return { busy: a.busy + t.user + t.nice + t.sys + t.irq, all: a.all + t.user + t.nice + t.sys + t.irq + t.idle };
+  }, { busy: 0, all: 0 });
+  const a = sample();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const b = sample();
+  return b.all > a.all ? (b.busy - a.busy) / (b.all - a.all) : 0;
+}
+
 const machine = {
   cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
   cores: availableParallelism(),
@@ -39,6 +55,7 @@ const machine = {
   date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   quick: opt.quick,
   loadStart: loadavg()[0],
+  busyStart: busyNow(),
 };
 
 // ------------------------------------------------------------------------------------ running
@@ -133,9 +150,9 @@ md.push('');
 md.push(`**${machine.quick ? 'Quick run (`--quick`: shorter loops, noisier).' : 'Full run.'}** ` +
   'Absolute figures drift by ±30% between runs on a quiet machine, and much more on a loaded one: ' +
   'only same-run ratios mean anything. ' +
-  `The 1-minute load average was ${machine.loadStart.toFixed(2)} at the start and ${machine.loadEnd.toFixed(2)} at the end, on ${machine.cores} cores ` +
-  '(the benchmarks keep up to two threads busy themselves, so the end figure says little; the start one tells whether other work was running): ' +
-  (machine.loadStart > machine.cores * 0.5
+  (machine.busyStart === undefined ? '' : `Just before the first benchmark the cores were ${(machine.busyStart * 100).toFixed(0)}% busy with other work. `) +
+  `The 1-minute load average was ${machine.loadStart.toFixed(2)} at the start (it still counts the build that ran just before) and ${machine.loadEnd.toFixed(2)} at the end, on ${machine.cores} cores: ` +
+  ((machine.busyStart ?? machine.loadStart / machine.cores) > 0.25
     ? 'other work was running when it started, so these figures are noisier than usual, ' +
       'those of the primitives that spin before they sleep (hand-offs, round trips) above all.'
     : 'the machine was otherwise idle when it started.'));
