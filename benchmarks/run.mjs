@@ -248,6 +248,7 @@ function chart() {
   return lines.join('\n') + '\n';
 }
 
+mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'RESULTS.md'), md.join('\n'));
 writeFileSync(join(outDir, 'results.svg'), chart());
 log(`\nwrote ${join(outDir, 'RESULTS.md')} and results.svg: ${rows.length} rows, ${metCount} of ${targeted} targets met; ` +
