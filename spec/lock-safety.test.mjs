@@ -437,7 +437,7 @@ describe('channels survive killed workers', () => {
   });
 
   test('producers terminated at random points in heavy Queue traffic: no hang, nothing garbled or duplicated, nothing reported sent is lost', async (t) => {
-    const kills = 150 * STRESS;
+    const kills = 250 * STRESS;
     const PRODUCERS = 3;
     const q = new Queue({ capacity: 16_384, name: 'fuzz' });
     // sent[p]: the last sequence number producer p saw put() return for (0: none yet).
