@@ -97,10 +97,21 @@ export function takeFromPort(port: import('node:worker_threads').MessagePort, st
   for (;;) {
     const m = receive(port)?.message as { id: number; payload: unknown } | undefined;
     if (m === undefined) throw new Error(`weft pool: the message for task ${id} did not arrive`);
+    if (m.id < 0) {
+      // The pool moved task -m.id to another worker after posting its arguments here (they
+      // came before this message: the port is FIFO).
+      stash.delete(-m.id);
+      continue;
+    }
     const payload = unpackNumbers(m.payload);
     if (m.id === id) return payload;
     stash.set(m.id, payload);
   }
+}
+
+/** Tells a worker to forget the arguments posted for task `id`: the task went elsewhere. */
+export function dropFromPort(port: import('node:worker_threads').MessagePort, id: number): void {
+  port.postMessage({ id: -id, payload: undefined });
 }
 
 /** Posts `payload` for task `id`, transferring packed numbers. */

@@ -11,8 +11,9 @@
  * - The pool's thread keeps submitted tasks in a FIFO and dispatches them to workers with a
  *   bounded look-ahead (PREFETCH per worker), so a task not yet dispatched can still be withdrawn
  *   (`signal`, `timeout`, `terminate`) and a slow worker does not hoard work. Each task goes to the
- *   worker with the fewest tasks in flight, so an idle worker never watches a task queue behind
- *   a busy one.
+ *   worker with the fewest tasks in flight, and a worker that goes idle steals the tasks still
+ *   queued in a busy worker's ring (#steal), so an idle worker does not watch a task wait behind
+ *   a long one (Python's shared task queue gives the same).
  * - Arguments are encoded at submission (an argument that cannot be sent rejects the call at
  *   once). Values holding a `SharedArrayBuffer` (weft primitives among them) cannot travel as
  *   bytes: such arguments go through a per-worker `MessagePort`, which the worker reads
@@ -36,11 +37,11 @@ import { learn, parkAsync, parkSync, spinWhile, SpinPolicy, wake } from './futex
 import { now } from './host.js';
 import { describe } from './layout.js';
 import { revive } from './revive.js';
-import { EMPTY, Ring } from './ring.js';
+import { EMPTY, KEEP, Ring } from './ring.js';
 import { POOL_WORKER_URL } from './pool-worker-url.js';
 import {
-  CHANNEL, CHANNEL_CAPACITY, CONTROL, KIND_APPLY, KIND_MAP, KIND_STARMAP, postToPort, takeFromPort, VIA_PORT,
-  type PoolWorkerData, type ResultMessage,
+  CHANNEL, CHANNEL_CAPACITY, CONTROL, dropFromPort, KIND_APPLY, KIND_MAP, KIND_STARMAP, postToPort, takeFromPort, VIA_PORT,
+  type PoolWorkerData, type ResultMessage, type TaskMessage,
 } from './pool-protocol.js';
 
 /** Options of `new Pool()`. */
@@ -509,7 +510,8 @@ export class Pool {
   /**
    * Moves queued tasks into workers' rings, each to the worker with the fewest tasks in flight
    * (up to PREFETCH each): an idle worker gets the next task rather than it queueing behind a
-   * busy one (a task waiting for another task of the pool needs that other task to start).
+   * busy one (a task waiting for another task of the pool needs that other task to start); then
+   * lets idle workers steal what prefetching already committed elsewhere.
    */
   #dispatch(): void {
     let full: Slot[] | null = null; // slots whose task ring had no room this time
@@ -530,8 +532,8 @@ export class Pool {
           continue;
         }
       }
-      // (If the ring is full, arguments already posted stay in that worker's stash, unused.)
       if (!slot.tasks.tryPut(task.bytes, 0, -1, false)) {
+        if (task.portArgs !== undefined) dropFromPort(slot.port, task.id); // the worker would keep them for ever
         (full ??= []).push(slot);
         continue;
       }
@@ -539,6 +541,53 @@ export class Pool {
       task.state = 'dispatched';
       slot.inflight.push(task);
       slot.dispatched++;
+    }
+    if (this.#queue.size === 0) this.#steal();
+  }
+
+  /**
+   * Work stealing, for what prefetching committed too early: while a worker is idle and another
+   * has tasks queued in its ring that it has not taken yet, the pool takes the oldest such record
+   * back out of that ring (it is a multi-consumer ring: the worker and the pool serialize on its
+   * consumer lock, so each record goes to exactly one of them) and gives it to the idle worker.
+   * A task that waits for another task of the pool then never waits behind it while a worker
+   * idles, as with Python's shared task queue. Arguments that went through the busy worker's
+   * port are posted again to the idle one's, and the busy one is told to drop its copy.
+   */
+  #steal(): void {
+    for (const idle of this.#slots) {
+      if (idle.gone || idle.inflight.length !== 0 || (this.#maxTasks !== 0 && idle.dispatched >= this.#maxTasks)) continue;
+      let victim: Slot | undefined;
+      for (const s of this.#slots) {
+        if (!s.gone && s.inflight.length >= 2 && (victim === undefined || s.inflight.length > victim.inflight.length)) victim = s;
+      }
+      if (victim === undefined) return;
+      const from = victim;
+      const task = from.tasks.tryGet((_h, bytes, start, end) => {
+        const t = from.inflight.find((x) => x.id === (decode(bytes, start, end) as TaskMessage)[0]);
+        return t === undefined ? KEEP : t;
+      });
+      if (task === EMPTY) continue; // the worker holds its ring, or the head is not ours to move
+      from.inflight.splice(from.inflight.indexOf(task), 1);
+      from.dispatched--;
+      if (task.portArgs !== undefined) dropFromPort(from.port, task.id);
+      // The idle worker's ring is empty and the record fitted in a ring of the same size.
+      let placed = false;
+      try {
+        if (task.portArgs !== undefined) postToPort(idle.port, task.id, task.portArgs);
+        placed = idle.tasks.tryPut(task.bytes, 0, -1, false);
+      } catch {
+        // (The arguments were posted once already, so posting them again does not fail.)
+      }
+      if (!placed) {
+        // Back to the head of the queue: #dispatch places it on its next round.
+        if (task.portArgs !== undefined) dropFromPort(idle.port, task.id);
+        task.state = 'pending';
+        this.#queue.unshiftAll([task]);
+        return;
+      }
+      idle.inflight.push(task);
+      idle.dispatched++;
     }
   }
 

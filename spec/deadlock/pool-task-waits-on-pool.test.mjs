@@ -58,6 +58,17 @@ test('the fix: size 2 runs A and B at once; A sees the event', LIMIT, () => with
   assert.equal(b, 'set');
 }));
 
+test('size 2, a burst of three (A, a quick task, the peer): the peer queued behind A moves to the worker that went idle', LIMIT, () => withPool(2, async (pool) => {
+  const event = new Event();
+  const ctl = control();
+  await Promise.all([pool.apply('quick'), pool.apply('quick')]); // both workers up
+  // A and the quick task take one worker each; the peer, dispatched at a tie, lands behind A.
+  const a = pool.apply('waitForPeer', [event, ctl, 10_000]);
+  const q = pool.apply('quick');
+  const b = pool.apply('peer', [event, ctl]);
+  assert.deepEqual(await Promise.all([a, q, b]), [{ got: true, peersStarted: 1 }, 'quick', 'set']);
+}));
+
 test('the other fix: the caller does the peer\'s work, so one worker is enough', LIMIT, () => withPool(1, async (pool) => {
   const event = new Event();
   const ctl = control();
