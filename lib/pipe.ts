@@ -37,7 +37,7 @@ import { checkTimeout, deadlineOf, runAsync, runSync, type Machine } from './fut
 import { attach, describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, KEEP, LENGTH_MASK, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS,
+  EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, KEEP, LENGTH_MASK, lockDeadline, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS,
   ringBytes, ringCapacity, untilClosed, untilClosedAsync, CLOSED_READ, CLOSED_WRITE,
 } from './ring.js';
 
@@ -210,7 +210,7 @@ export class Connection<T = unknown> {
   recvAsync(timeout?: number): Promise<T> {
     return this.#chain(async () => {
       checkTimeout(timeout, this, 'recvAsync');
-      const r = await runAsync(this.#recvMachine(this.#readable('recvAsync'), this.#valueSink(), deadlineOf(timeout, this, 'recvAsync'), false));
+      const r = await runAsync(this.#recvMachine(this.#readable('recvAsync'), this.#valueSink(), timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'recvAsync'), false));
       return this.#finish(r, 'recvAsync', timeout) as T;
     });
   }
@@ -412,7 +412,7 @@ export class Connection<T = unknown> {
   }
 
   *#recvMachine(ring: Ring, sink: Sink, deadline: number, spin: boolean): Machine<unknown> {
-    yield* ring.lockConsumer();
+    if (!(yield* ring.lockConsumer(lockDeadline(deadline)))) return EMPTY;
     try {
       // The first record: look at its total before taking it, so a sink may refuse it.
       for (;;) {

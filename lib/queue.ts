@@ -133,7 +133,9 @@ export class Queue<T = unknown> {
     const bytes = this.#encode(item, 'putAsync');
     if (this.#ring.tryPut(bytes, 0, -1, false)) return;
     // The encoder's scratch is reused by the next encode: an async put keeps its own copy.
-    if (!(await runAsync(this.#ring.put(bytes.slice(), 0, -1, deadlineOf(timeout, this, 'putAsync'), false, false)))) {
+    // timeout 0 means what it means for put(): no wait for room (-Infinity), as the twins must agree.
+    const deadline = timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'putAsync');
+    if (!(await runAsync(this.#ring.put(bytes.slice(), 0, -1, deadline, false, false)))) {
       throw this.#full(timeout);
     }
   }
@@ -166,7 +168,7 @@ export class Queue<T = unknown> {
     checkTimeout(timeout, this, 'getAsync');
     const v = this.#ring.tryGet(readItem);
     if (v !== EMPTY) return v as T;
-    const r = await runAsync(this.#ring.get(readItem, deadlineOf(timeout, this, 'getAsync'), false));
+    const r = await runAsync(this.#ring.get(readItem, timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'getAsync'), false));
     if (r === EMPTY) throw this.#empty(timeout);
     return r as T;
   }

@@ -126,6 +126,16 @@ export function ringBytes(capacity: number): number {
   return RING_HEADER_SLOTS * 4 + capacity;
 }
 
+/**
+ * How long an operation with `deadline` may wait for a ring's internal lock. The lock is held
+ * only for a copy, but a holder that died without its death being known yet holds it for ever:
+ * an operation gives up at its own deadline, and one that must not wait (`timeout` 0, deadline
+ * -Infinity) after one CHECK_MS tick, which no live holder comes near.
+ */
+export function lockDeadline(deadline: number): number {
+  return deadline === -Infinity ? now() + CHECK_MS : deadline;
+}
+
 /** Result of a get attempt that found nothing. */
 export const EMPTY: unique symbol = Symbol('empty');
 
@@ -232,9 +242,7 @@ export class Ring {
     const i32 = this.i32;
     const closedBits = readerMatters ? CLOSED_WRITE | CLOSED_READ : CLOSED_WRITE;
     for (;;) {
-      // The lock is held only for a copy, but a dead holder whose death is not yet known could
-      // hold it for ever: a wait with a deadline gives up there (a nowait call waits, as Python's).
-      if (!holdLock && !(yield* this.lockProducer(deadline === -Infinity ? Infinity : deadline))) return false;
+      if (!holdLock && !(yield* this.lockProducer(lockDeadline(deadline)))) return false;
       let placed: boolean;
       try {
         placed = this.#attemptPut(payload, flags, prefix, readerMatters);
@@ -395,7 +403,7 @@ export class Ring {
   *get<T>(read: Reader<T>, deadline: number, spin: boolean, holdLock = false): Machine<T | typeof EMPTY> {
     let lastTry = false;
     for (;;) {
-      if (!holdLock && !(yield* this.lockConsumer(deadline === -Infinity ? Infinity : deadline))) return EMPTY;
+      if (!holdLock && !(yield* this.lockConsumer(lockDeadline(deadline)))) return EMPTY;
       let value: T | typeof EMPTY;
       try {
         value = this.#attemptGet(read);

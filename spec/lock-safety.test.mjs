@@ -413,11 +413,37 @@ describe('channels survive killed workers', () => {
     awaitAtLeast(ctl, 0);
     assert.throws(() => q.get(150), { code: 'ERR_QUEUE_EMPTY' }, 'the item is there, but its lock is not ours within the timeout');
     await assert.rejects(q.getAsync(150), { code: 'ERR_QUEUE_EMPTY' });
+    // A call that must not wait gives up after one check tick, not never (the holder could be dead).
+    assert.throws(() => q.getNowait(), { code: 'ERR_QUEUE_EMPTY' });
+    await assert.rejects(q.getAsync(0), { code: 'ERR_QUEUE_EMPTY' });
     q.put('more', 150); // the producer side is not stuck
     signal(ctl, 1);
     assert.equal(await w, true);
     assert.equal(q.get(1_000), 'waiting');
     assert.equal(q.get(1_000), 'more');
+  });
+
+  test('timeout 0: the blocking call and its async twin agree while another thread briefly holds the ring lock', async () => {
+    const q = new Queue({ capacity: 4096, name: 'twins' });
+    q.put('a');
+    const ctl = control();
+    const w = spawn(({ data, h }) => {
+      data.lock.acquire();
+      h.signal(data.ctl, 0);
+      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
+      // Held for a moment after the main thread's calls have begun, then let go.
+      const until = performance.now() + 20;
+      while (performance.now() < until);
+      data.lock.release();
+      return true;
+    }, { lock: innerLock(q, RING_LAYOUT.PRODUCER_LOCK), ctl });
+    awaitAtLeast(ctl, 0);
+    const twin = q.putAsync('b', 0); // waits for the lock, as put('b', 0) does, instead of failing
+    signal(ctl, 1);
+    await twin;
+    assert.equal(await w, true);
+    q.put('c', 0);
+    assert.deepEqual([q.get(0), await q.getAsync(0), q.getNowait()], ['a', 'b', 'c']);
   });
 
   test('a consumer parked in get() notices a record whose producer died before waking it', async () => {
