@@ -11,8 +11,8 @@
  * A fast path tries once without a state machine; only a full/empty ring or a contended lock
  * takes the slow path that blocking and async calls share.
  *
- * JoinableQueue counts `taskDone()` calls in DONE; the unfinished items are the ring's PUT_COUNT
- * (records ever published) minus DONE. So `put` itself costs nothing extra, and a producer killed
+ * JoinableQueue counts `taskDone()` calls in DONE; the unfinished items are the ring's records
+ * ever published (PUT_COUNT, read around a put killed half-way: ring.ts `putCount`) minus DONE. So `put` itself costs nothing extra, and a producer killed
  * in the middle of a put (whose PUT_COUNT bump the next producer undoes, ring.ts) cannot leave a
  * phantom unfinished item. `join` sleeps on DONE in ticks; `taskDone` wakes joiners only when the
  * count reaches 0 and someone may be asleep. At each tick a joiner also repairs the ring if a dead
@@ -34,7 +34,7 @@ import { now } from './host.js';
 import { describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, RING_LAYOUT, ringBytes, ringCapacity, untilClosed,
+  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, ringBytes, ringCapacity, untilClosed,
   untilClosedAsync, CLOSED_WRITE,
 } from './ring.js';
 import { CHECK_MS } from './registry.js';
@@ -42,7 +42,6 @@ import { CHECK_MS } from './registry.js';
 const DONE = 1;
 const JOIN_WAITERS = 2;
 const RING_AT = LINE;
-const PUT_COUNT = RING_AT + RING_LAYOUT.PUT_COUNT;
 /** Slot indices, for diagnostics and tests. */
 export const QUEUE_LAYOUT = { DONE, JOIN_WAITERS, RING_AT } as const;
 
@@ -250,11 +249,6 @@ export class Queue<T = unknown> {
 }
 
 
-/** Items put (published) and not yet marked done; never below 0. */
-function unfinishedOf(i32: Int32Array): number {
-  const n = (Atomics.load(i32, PUT_COUNT) - Atomics.load(i32, DONE)) | 0;
-  return n > 0 ? n : 0;
-}
 
 /** A `Queue` that also counts unfinished items: `taskDone()` after each `get`, `join()` waits for all. */
 export class JoinableQueue<T = unknown> extends Queue<T> {
@@ -277,19 +271,25 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     const i32 = this.i32;
     let done = Atomics.load(i32, DONE);
     for (;;) {
-      if (((Atomics.load(i32, PUT_COUNT) - done) | 0) <= 0) {
+      if (((ringOf(this).putCount - done) | 0) <= 0) {
         throw new TaskDoneError(`${this}: taskDone() called more times than items were put`);
       }
       const seen = Atomics.compareExchange(i32, DONE, done, (done + 1) | 0);
       if (seen === done) break;
       done = seen;
     }
-    if (unfinishedOf(i32) === 0 && Atomics.load(i32, JOIN_WAITERS) > 0) wake(i32, DONE);
+    if (this.#unfinished() === 0 && Atomics.load(i32, JOIN_WAITERS) > 0) wake(i32, DONE);
+  }
+
+  /** Items put (published) and not yet marked done; never below 0. */
+  #unfinished(): number {
+    const n = (ringOf(this).putCount - Atomics.load(this.i32, DONE)) | 0;
+    return n > 0 ? n : 0;
   }
 
   /** Items put and not yet marked done. */
   get unfinished(): number {
-    return unfinishedOf(this.i32);
+    return this.#unfinished();
   }
 
   /**
@@ -297,7 +297,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    */
   join(timeout?: number): boolean {
     checkTimeout(timeout, this, 'join');
-    if (unfinishedOf(this.i32) === 0) return true;
+    if (this.#unfinished() === 0) return true;
     if (timeout === 0) return false;
     return runSync(this.#joinMachine(deadlineOf(timeout, this, 'join')));
   }
@@ -306,7 +306,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   joinAsync(timeout?: number): Promise<boolean> {
     try {
       checkTimeout(timeout, this, 'joinAsync');
-      if (unfinishedOf(this.i32) === 0) return Promise.resolve(true);
+      if (this.#unfinished() === 0) return Promise.resolve(true);
       if (timeout === 0) return Promise.resolve(false);
       return runAsync(this.#joinMachine(deadlineOf(timeout, this, 'joinAsync')));
     } catch (e) {
@@ -320,12 +320,12 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     try {
       for (;;) {
         const done = Atomics.load(i32, DONE);
-        if (unfinishedOf(i32) === 0) return true;
+        if (this.#unfinished() === 0) return true;
         // Sleeps while DONE still reads `done`; taskDone wakes joiners when the count reaches 0.
         // In ticks: a put undone by recovery changes PUT_COUNT, which wakes nobody.
         const tick = Math.min(deadline, now() + CHECK_MS);
         if ((yield sleep(i32, DONE, done, tick)) === TIMED_OUT) {
-          if (unfinishedOf(i32) === 0) return true;
+          if (this.#unfinished() === 0) return true;
           if (tick === deadline) return false;
           yield* ringOf(this).recoverDeadProducer();
         }

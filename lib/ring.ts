@@ -195,7 +195,22 @@ export class Ring {
 
   /** Records in the ring now (exact when no put or get is under way). */
   get size(): number {
-    return (Atomics.load(this.i32, PUT_COUNT) - Atomics.load(this.i32, GET_COUNT)) | 0;
+    const i32 = this.i32;
+    const gets = Atomics.load(i32, GET_COUNT);
+    // Consumer side likewise: a get killed after its GET_COUNT bump, before its HEAD store.
+    const taken = Atomics.load(i32, HEAD) !== i32[INTENT_HEAD] && heldByDead(this.#consumerLock) ? i32[PREV_GET]! : gets;
+    return (this.putCount - taken) | 0;
+  }
+
+  /**
+   * Records ever published. A producer killed between its PUT_COUNT bump and its TAIL store
+   * published nothing: until the next producer takes its lock over and undoes the bump, read
+   * around it, so `size`, `empty()` and a JoinableQueue's count are right in the meantime.
+   */
+  get putCount(): number {
+    const i32 = this.i32;
+    const puts = Atomics.load(i32, PUT_COUNT);
+    return Atomics.load(i32, TAIL) !== i32[INTENT_TAIL] && heldByDead(this.#producerLock) ? i32[PREV_PUT]! : puts;
   }
 
   /** Bytes in use now. */

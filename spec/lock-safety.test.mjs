@@ -350,8 +350,10 @@ describe('channels survive killed workers', () => {
     const q = new Queue({ capacity: 1024, maxsize: 2, name: 'half-put' });
     q.put('before');
     const worker = stageKilled(q, 'put', true);
-    assert.equal(q.size, 2, 'the half-done put counts before the recovery');
+    assert.equal(q.size, 2, 'the half-done put counts while its producer lives');
     await worker.terminate();
+    assert.equal(q.size, 1, 'once it is known dead, its put is read around, before any repair');
+    assert.equal(q.full(), false);
     await q.putAsync('after', 5_000); // takes the dead producer's lock over and undoes its count
     assert.equal(q.size, 2);
     assert.equal(q.full(), true, 'maxsize 2: the phantom item is gone, the real ones count');
@@ -365,6 +367,7 @@ describe('channels survive killed workers', () => {
     q.put({ n: 1 });
     q.put({ n: 2 });
     await stageKilled(q, 'get').terminate();
+    assert.equal(q.size, 2, 'the dead consumer took nothing');
     assert.deepEqual(await q.getAsync(5_000), { n: 1 }, 'the item the dead consumer was taking');
     assert.equal(q.size, 1);
     assert.deepEqual(q.getNowait(), { n: 2 });
