@@ -126,6 +126,9 @@ function find(id: number): number {
 /** Claims this thread's slot: the first free one on its probe path, else a DEAD one. */
 function register(): number {
   const me = THREAD_ID << 2;
+  // This thread loaded weft twice (its ESM and its CommonJS build): one slot for both.
+  const found = find(THREAD_ID);
+  if (found >= 0 && Atomics.load(i32, found + WHO) === (me | ALIVE)) return found;
   for (let pass = 0; pass < 2; pass++) {
     for (let k = 0, s = hashSlot(THREAD_ID); k < THREAD_SLOTS; k++, s = (s + 1) & (THREAD_SLOTS - 1)) {
       const at = TABLE_AT + s * SLOT;
@@ -164,8 +167,11 @@ function markDead(id: number, tree: boolean): void {
   if (!tree) return;
   for (let s = 0; s < THREAD_SLOTS; s++) {
     const child = TABLE_AT + s * SLOT;
+    // Only ALIVE slots, and WHO read again after PARENT: a slot being reused (CLAIMING) still
+    // shows its dead occupant's PARENT, which must not be paired with the new thread.
     const who = Atomics.load(i32, child + WHO);
-    if (who !== 0 && (who & 3) !== DEAD && Atomics.load(i32, child + PARENT) === id && who >>> 2 !== id) markDead(who >>> 2, true);
+    if ((who & 3) !== ALIVE || who >>> 2 === id || Atomics.load(i32, child + PARENT) !== id) continue;
+    if (Atomics.load(i32, child + WHO) === who) markDead(who >>> 2, true);
   }
 }
 
