@@ -327,7 +327,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
         if ((yield sleep(i32, DONE, done, tick)) === TIMED_OUT) {
           if (this.#unfinished() === 0) return true;
           if (tick === deadline) return false;
-          yield* ringOf(this).recoverDeadProducer();
+          yield* ringOf(this).recoverDeadProducer(deadline);
         }
       }
     } finally {

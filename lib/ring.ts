@@ -357,11 +357,10 @@ export class Ring {
     }
   }
 
-  /** If a dead thread holds the producer lock: takes it over (which repairs the ring) and lets go. */
-  *recoverDeadProducer(): Machine<void> {
+  /** If a dead thread holds the producer lock: takes it over (which repairs the ring) and lets go; gives up at `deadline`. */
+  *recoverDeadProducer(deadline = Infinity): Machine<void> {
     if (!heldByDead(this.#producerLock)) return;
-    yield* this.lockProducer();
-    this.unlockProducer();
+    if (yield* this.lockProducer(deadline)) this.unlockProducer();
   }
 
   /** Takes the producer lock as a machine (also for a multi-record message); false past `deadline`. */
