@@ -13,7 +13,7 @@ import {
 import { CONDITION_LAYOUT, CONDITION_STATES } from '../dist/esm/condition.js';
 import { LOCK_LAYOUT } from '../dist/esm/lock.js';
 import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
-import { spawn, terminateAll } from './helpers/workers.mjs';
+import { holdInWorker, spawn, terminateAll } from './helpers/workers.mjs';
 
 const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 // Per-test time limits: a wake-up that never comes fails that test (the waits outlast them).
@@ -71,20 +71,6 @@ const waiter = ({ data, h }) => {
     cond.release();
   }
 };
-
-/** A worker holds `lock` until `signal(ctl, 1)`; resolves once it holds it. */
-async function holdInWorker(lock) {
-  const ctl = control();
-  const w = spawn(({ data, h }) => {
-    data.lock.acquire();
-    h.signal(data.ctl, 0);
-    h.awaitAtLeast(data.ctl, 1, 1, 20_000, 'the main thread to let go');
-    data.lock.release();
-    return true;
-  }, { lock, ctl });
-  await until(() => Atomics.load(ctl, 0) === 1, 10_000, 'the worker to hold the lock');
-  return { ctl, w };
-}
 
 const elapsedSince = (t0) => performance.now() - t0;
 

@@ -9,7 +9,7 @@ import { Barrier, formatWaitTable, JoinableQueue, Lock, Queue, RLock, waitTable 
 import * as registry from '../dist/esm/registry.js';
 import { Encoder } from '../dist/esm/codec.js';
 import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
-import { spawn, terminateAll } from './helpers/workers.mjs';
+import { holdInWorker, spawn, terminateAll } from './helpers/workers.mjs';
 import { LOCK_LAYOUT } from '../dist/esm/lock.js';
 import { RING_HEADER_SLOTS, RING_LAYOUT } from '../dist/esm/ring.js';
 
@@ -211,15 +211,7 @@ describe('lock cycles: what must not count', () => {
 
   test('an acquireAsync started inside a blocking call (a Barrier action) is recorded as not blocking', async () => {
     const lock = new Lock({ name: 'async-in-action' });
-    const ctl = control();
-    const holder = spawn(({ data, h }) => {
-      data.lock.acquire();
-      h.signal(data.ctl, 0);
-      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
-      data.lock.release();
-      return true;
-    }, { lock, ctl });
-    awaitAtLeast(ctl, 0);
+    const { ctl, w: holder } = holdInWorker(lock);
     let pending;
     const barrier = new Barrier(1, { action: () => { pending = lock.acquireAsync(); } });
     barrier.wait(); // the action runs inside the barrier's blocking machine

@@ -4,27 +4,10 @@ import { after, describe, test } from 'node:test';
 import { DeadlockError, Lock, NotHeldError, RLock, TimeoutError, WeftError } from 'weft';
 import { LOCK_LAYOUT } from '../dist/esm/lock.js';
 import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
-import { spawn, terminateAll } from './helpers/workers.mjs';
+import { holdInWorker, spawn, terminateAll } from './helpers/workers.mjs';
 
 const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 after(terminateAll);
-
-/**
- * A worker takes `lock` and holds it until ctl[1] is signalled; returns once it holds it.
- * Releasing: `signal(ctl, 1); await w`.
- */
-function holdInWorker(lock) {
-  const ctl = control();
-  const w = spawn(({ data, h }) => {
-    data.lock.acquire();
-    h.signal(data.ctl, 0);
-    h.awaitAtLeast(data.ctl, 1, 1, 20_000);
-    data.lock.release();
-    return true;
-  }, { lock, ctl });
-  awaitAtLeast(ctl, 0);
-  return { ctl, w };
-}
 
 /** True once some thread has announced itself asleep on the lock (the CONTENDED bit). */
 const contended = (lock) => (slot(lock, LOCK_LAYOUT.STATE) & 1) === 1;

@@ -3,6 +3,7 @@
 // settles with its return value or rejects with its error; if the worker does not finish within
 // `ms`, it is terminated and the promise rejects, so a hang fails the test instead of stalling it.
 import { Worker } from 'node:worker_threads';
+import { awaitAtLeast, control } from './sync.mjs';
 
 const entry = new URL('./worker-entry.mjs', import.meta.url);
 const live = new Set();
@@ -38,4 +39,21 @@ export function spawn(fn, data = {}, { ms = 30_000, name = fn.name || 'worker' }
 export async function terminateAll() {
   await Promise.all([...live].map((w) => w.terminate()));
   live.clear();
+}
+
+/**
+ * A worker takes `lock` (any weft lock) and holds it until `signal(ctl, 1)`; returns once it
+ * holds it. Releasing: `signal(ctl, 1); await w` (w resolves true).
+ */
+export function holdInWorker(lock) {
+  const ctl = control();
+  const w = spawn(({ data, h }) => {
+    data.lock.acquire();
+    h.signal(data.ctl, 0);
+    h.awaitAtLeast(data.ctl, 1, 1, 20_000, 'the main thread to let go');
+    data.lock.release();
+    return true;
+  }, { lock, ctl });
+  awaitAtLeast(ctl, 0, 1, 10_000, 'the worker to hold the lock');
+  return { ctl, w };
 }
