@@ -235,7 +235,7 @@ export class Connection<T = unknown> {
       piece: (bytes, offset) => out.set(bytes, offset),
       finish: () => out,
     };
-    return this.#finish(runSync(this.#recvMachine(this.#readable('recvBytes'), sink, deadlineOf(timeout, this, 'recvBytes'), timeout !== 0)), 'recvBytes', timeout) as Uint8Array;
+    return this.#finish(runSync(this.#recvMachine(this.#readable('recvBytes'), sink, timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'recvBytes'), timeout !== 0)), 'recvBytes', timeout) as Uint8Array;
   }
 
   /**
@@ -266,7 +266,7 @@ export class Connection<T = unknown> {
       piece: (bytes, at) => target.set(bytes, offset + at),
       finish: () => n,
     };
-    return this.#finish(runSync(this.#recvMachine(this.#readable('recvBytesInto'), sink, deadlineOf(timeout, this, 'recvBytesInto'), timeout !== 0)), 'recvBytesInto', timeout) as number;
+    return this.#finish(runSync(this.#recvMachine(this.#readable('recvBytesInto'), sink, timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'recvBytesInto'), timeout !== 0)), 'recvBytesInto', timeout) as number;
   }
 
   /**

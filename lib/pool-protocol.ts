@@ -98,9 +98,16 @@ export function takeFromPort(port: import('node:worker_threads').MessagePort, st
     const m = receive(port)?.message as { id: number; payload: unknown } | undefined;
     if (m === undefined) throw new Error(`weft pool: the message for task ${id} did not arrive`);
     if (m.id < 0) {
-      // The pool moved task -m.id to another worker after posting its arguments here (they
-      // came before this message: the port is FIFO).
-      stash.delete(-m.id);
+      // The pool moved task -m.id to another worker after posting its arguments here (they came
+      // before this message: the port is FIFO). Already used (the task came back here and ran
+      // on that first copy)? Then a later copy is the one to drop: count it under the negative id.
+      if (!stash.delete(-m.id)) stash.set(m.id, ((stash.get(m.id) as number | undefined) ?? 0) + 1);
+      continue;
+    }
+    const dropped = stash.get(-m.id) as number | undefined;
+    if (dropped !== undefined) {
+      if (dropped > 1) stash.set(-m.id, dropped - 1);
+      else stash.delete(-m.id);
       continue;
     }
     const payload = unpackNumbers(m.payload);

@@ -324,8 +324,10 @@ export class Pool {
       } else {
         // Shared memory cannot travel as bytes: send the arguments through the worker's port.
         if (!containsShared(args)) throw e;
-        portArgs = args;
-        structuredClone(args); // throws now, at the call, if something else in them cannot be sent
+        // Cloned now: throws at the call if something else in them cannot be sent, and is what
+        // every post of them sends (a task may be posted again when it moves to another worker),
+        // so a change the caller makes to them after the call does not reach the task.
+        portArgs = structuredClone(args);
       }
     }
     if (portArgs !== undefined) bytes = this.#encoder.encode([id, name, VIA_PORT, kind], this, name).slice();
@@ -564,7 +566,13 @@ export class Pool {
       if (victim === undefined) return;
       const from = victim;
       const task = from.tasks.tryGet((_h, bytes, start, end) => {
-        const t = from.inflight.find((x) => x.id === (decode(bytes, start, end) as TaskMessage)[0]);
+        let id: number;
+        try {
+          id = (decode(bytes, start, end) as TaskMessage)[0];
+        } catch {
+          return KEEP; // (the pool encoded it: cannot happen; never let it stop the pump)
+        }
+        const t = from.inflight.find((x) => x.id === id);
         return t === undefined ? KEEP : t;
       });
       if (task === EMPTY) continue; // the worker holds its ring, or the head is not ours to move
@@ -580,10 +588,15 @@ export class Pool {
         // (The arguments were posted once already, so posting them again does not fail.)
       }
       if (!placed) {
-        // Back to the head of the queue: #dispatch places it on its next round.
+        // Back to the head of the queue: #dispatch places it on its next round (unless its caller
+        // gave up meanwhile: then it is only forgotten).
         if (task.portArgs !== undefined) dropFromPort(idle.port, task.id);
-        task.state = 'pending';
-        this.#queue.unshiftAll([task]);
+        if (task.state === 'settled') {
+          this.#forget(task);
+        } else {
+          task.state = 'pending';
+          this.#queue.unshiftAll([task]);
+        }
         return;
       }
       idle.inflight.push(task);

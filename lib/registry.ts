@@ -151,6 +151,8 @@ function register(): number {
 }
 
 const mine = register();
+// A parent that died while this thread was registering marked its ALIVE children only.
+if (parentId !== 0 && isDead(parentId)) markDead(THREAD_ID, false);
 
 /**
  * Marks a thread dead (it exited, or its Worker reported 'exit'); with `tree`, also the threads
