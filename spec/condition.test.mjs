@@ -343,13 +343,7 @@ describe('Condition: across threads', () => {
     const cond = new Condition(lock);
     const w = spawn(({ data, h }) => {
       const { cond, lock, L, S } = data;
-      h.spinUntil(() => {
-        for (let k = 0; k < h.slot(cond, L.CAPACITY); k++) {
-          const st = h.slot(cond, L.SLOTS_AT + 2 * k);
-          if (st === S.WAITING || st === S.SLEEPING) return true;
-        }
-        return false;
-      }, 10_000, 'the main thread to park');
+      h.spinUntil(() => h.conditionWaiters(cond, L, S) > 0, 10_000, 'the main thread to park');
       if (!lock.acquire(5_000)) return 'the Lock was not released by wait';
       cond.notify();
       lock.release();
@@ -504,13 +498,7 @@ describe('Condition: across threads', () => {
     r.acquire();
     const w = spawn(({ data, h }) => {
       const { cond, L, S } = data;
-      h.spinUntil(() => {
-        for (let k = 0; k < h.slot(cond, L.CAPACITY); k++) {
-          const st = h.slot(cond, L.SLOTS_AT + 2 * k);
-          if (st === S.WAITING || st === S.SLEEPING) return true;
-        }
-        return false;
-      }, 10_000, 'the main thread to park');
+      h.spinUntil(() => h.conditionWaiters(cond, L, S) > 0, 10_000, 'the main thread to park');
       // Only possible if the main thread's wait released every level.
       if (!cond.acquire(5_000)) return 'could not acquire';
       cond.notify();

@@ -55,3 +55,16 @@ export function spinUntil(predicate, ms = 10_000, what = 'condition') {
 export function slot(primitive, index) {
   return Atomics.load(new Int32Array(primitive.buffer, primitive.byteOffset, index + 1), index);
 }
+
+/**
+ * Threads parked on a Condition now: its waiter slots in state WAITING or SLEEPING. `L` is
+ * CONDITION_LAYOUT and `S` CONDITION_STATES (lib/condition.ts), passed in so workers can call it.
+ */
+export function conditionWaiters(cond, L, S) {
+  let n = 0;
+  for (let k = 0; k < slot(cond, L.CAPACITY); k++) {
+    const st = slot(cond, L.SLOTS_AT + 2 * k);
+    if (st === S.WAITING || st === S.SLEEPING) n++;
+  }
+  return n;
+}
