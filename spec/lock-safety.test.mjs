@@ -397,15 +397,7 @@ describe('channels survive killed workers', () => {
   test("a get or put with a timeout gives up on a ring lock whose holder never lets go (a thread not yet known dead)", async () => {
     const q = new Queue({ capacity: 1024, name: 'stuck' });
     q.put('waiting');
-    const ctl = control();
-    const w = spawn(({ data, h }) => {
-      data.lock.acquire();
-      h.signal(data.ctl, 0);
-      h.awaitAtLeast(data.ctl, 1, 1, 20_000);
-      data.lock.release();
-      return true;
-    }, { lock: innerLock(q, RING_LAYOUT.CONSUMER_LOCK), ctl });
-    awaitAtLeast(ctl, 0);
+    const { ctl, w } = holdInWorker(innerLock(q, RING_LAYOUT.CONSUMER_LOCK));
     assert.throws(() => q.get(150), { code: 'ERR_QUEUE_EMPTY' }, 'the item is there, but its lock is not ours within the timeout');
     await assert.rejects(q.getAsync(150), { code: 'ERR_QUEUE_EMPTY' });
     // A call that must not wait gives up after one check tick, not never (the holder could be dead).
