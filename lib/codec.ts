@@ -222,6 +222,7 @@ class Uncloneable {
 export class Encoder {
   #buf: Uint8Array = new Uint8Array(INITIAL_SCRATCH);
   #dv: DataView = new DataView(this.#buf.buffer);
+  #words: Int32Array = new Int32Array(this.#buf.buffer);
   #pos = 0;
   /** Objects met in the value being encoded, by index (only the first LINEAR_REFS once #seen is on). */
   readonly #objects: unknown[] = [];
@@ -267,6 +268,15 @@ export class Encoder {
     return out;
   }
 
+  /**
+   * The scratch as 32-bit words: the bytes `encode()` returned last start at word 0, and the
+   * scratch holds whole words past them (its size is a power of two), so a ring can copy a short
+   * record a word at a time. Valid until the next `encode()` call, like the bytes.
+   */
+  get words(): Int32Array {
+    return this.#words;
+  }
+
   #forget(): void {
     // Drop the references to the value's objects (stores, not .length = 0, which is a runtime call).
     const objects = this.#objects;
@@ -292,6 +302,7 @@ export class Encoder {
   #setBuffer(b: Uint8Array): void {
     this.#buf = b;
     this.#dv = new DataView(b.buffer);
+    this.#words = new Int32Array(b.buffer);
     this.#views = [];
     this.#lastView = EMPTY;
   }

@@ -82,6 +82,8 @@ export function sleep(i32: Int32Array, index: number, expected: number, deadline
 // Spin policy
 
 const MIN_SPIN = 64;
+/** Loads spun before a thread counts itself as spinning (at most MIN_SPIN, so within every budget). */
+const FREE_SPIN = 48;
 /** ≈ one park's cost on this machine kind (10k loads ≈ 63 µs, NOTES.md). */
 const MAX_SPIN = 10_000;
 const INITIAL_SPIN = 2_000;
@@ -103,24 +105,39 @@ export class SpinPolicy {
  * Returns true if the value changed, false if the budget ran out (or spinning was not allowed).
  */
 export function spinWhile(i32: Int32Array, index: number, expected: number, policy: SpinPolicy): boolean {
-  if (NO_SPIN || MAX_SPINNERS === 0) return Atomics.load(i32, index) !== expected;
+  return spinFor(i32, index, expected, policy) !== expected;
+}
+
+/**
+ * As {@link spinWhile}, returning the word's last value read: not `expected` if it changed, `expected`
+ * if the budget ran out (so a caller that needs the new value does not pay another Atomics call).
+ */
+export function spinFor(i32: Int32Array, index: number, expected: number, policy: SpinPolicy): number {
+  if (NO_SPIN || MAX_SPINNERS === 0) return Atomics.load(i32, index);
+  const budget = policy.budget;
+  // A short first stretch goes uncounted: most hand-offs land within it (a spin hand-off takes
+  // ~0.3 µs here), and counting costs two Atomics calls (~35 ns, NOTES.md). It is too short to
+  // starve the thread we wait for, which is what the count guards against.
+  let n = 0;
+  let v = expected;
+  while (n < FREE_SPIN && (v = Atomics.load(i32, index)) === expected) n++;
+  if (n < FREE_SPIN) return spun(policy, budget, n, v);
   const counter = policy.i32;
   // Busy threads must not exceed the cores: the releasing thread needs one.
   if (Atomics.add(counter, policy.spinners, 1) >= MAX_SPINNERS) {
     Atomics.sub(counter, policy.spinners, 1);
-    return Atomics.load(i32, index) !== expected;
+    return Atomics.load(i32, index);
   }
-  const budget = policy.budget;
-  let n = 0;
-  while (n < budget && Atomics.load(i32, index) === expected) n++;
+  while (n < budget && (v = Atomics.load(i32, index)) === expected) n++;
   Atomics.sub(counter, policy.spinners, 1);
-  if (n < budget) {
-    // Succeeded after n loads: move the budget a step towards 2n (never below the floor).
-    const target = Math.max(MIN_SPIN, 2 * n);
-    policy.budget = Math.min(MAX_SPIN, Math.max(MIN_SPIN, budget + ((target - budget) >> 3)));
-    return true;
-  }
-  return false;
+  return n < budget ? spun(policy, budget, n, v) : expected;
+}
+
+/** A spin saw `v` after `n` loads: move the budget a step towards 2n (never below the floor). */
+function spun(policy: SpinPolicy, budget: number, n: number, v: number): number {
+  const target = Math.max(MIN_SPIN, 2 * n);
+  policy.budget = Math.min(MAX_SPIN, Math.max(MIN_SPIN, budget + ((target - budget) >> 3)));
+  return v;
 }
 
 /** After a spin ran out and the thread parked for `waitedMs`: learn whether spinning longer pays. */

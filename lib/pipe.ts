@@ -168,7 +168,7 @@ export class Connection<T = unknown> {
   send(value: T): void {
     const bytes = this.#encode(value, 'send');
     const out = this.#writable('send');
-    if (recordBytes(bytes.length + 4) <= out.capacity && out.tryPut(bytes, FLAG_FIRST, bytes.length, true)) return;
+    if (recordBytes(bytes.length + 4) <= out.capacity && out.tryPut(bytes, FLAG_FIRST, bytes.length, true, this.#encoder.words)) return;
     runSync(this.#sendMachine(out, bytes, 0, true));
   }
 
@@ -196,10 +196,8 @@ export class Connection<T = unknown> {
     checkTimeout(timeout, this, 'recv');
     // Fast path: a whole message waiting, no other reader in the way.
     const ring = this.#readable('recv');
-    let v = ring.tryGet(readWholeValue);
-    if (v !== EMPTY) return v as T;
-    if (timeout !== 0 && ring.spinForData()) {
-      v = ring.tryGet(readWholeValue);
+    if (ring.dataOrSpin(timeout !== 0)) {
+      const v = ring.tryGet(readWholeValue);
       if (v !== EMPTY) return v as T;
     }
     // (spun already: the machine goes straight to sleep)
@@ -334,16 +332,23 @@ export class Connection<T = unknown> {
     return this.#encoder.encode(value, this, method);
   }
 
+  // These read CLOSED as a hint (no Atomics call on the fast path): a close by this thread is
+  // seen at once; one by another thread holding the same end, a call later at worst. The ring
+  // re-checks its own CLOSED bits under its locks.
   #writable(method: string): Ring {
     if (this.#out === null) throw new TypeError(`${this}: ${method}() on the reading end of a one-way Pipe`);
-    if (this.closed) throw new ClosedError(`${this}: ${method}() on a closed connection`);
+    if (this.#closedHint()) throw new ClosedError(`${this}: ${method}() on a closed connection`);
     return this.#out;
   }
 
   #readable(method: string): Ring {
     if (this.#in === null) throw new TypeError(`${this}: ${method}() on the writing end of a one-way Pipe`);
-    if (this.closed) throw new ClosedError(`${this}: ${method}() on a closed connection`);
+    if (this.#closedHint()) throw new ClosedError(`${this}: ${method}() on a closed connection`);
     return this.#in;
+  }
+
+  #closedHint(): boolean {
+    return this.#out !== null ? (this.#out.closedHint() & CLOSED_WRITE) !== 0 : (this.#in!.closedHint() & CLOSED_READ) !== 0;
   }
 
   #bytesOf(bytes: ArrayBufferView | ArrayBuffer, offset: number, size: number | undefined): Uint8Array {

@@ -78,7 +78,7 @@ function send(id: number, ok: boolean, value: unknown): void {
 }
 
 function deliver(bytes: Uint8Array): void {
-  if (!results.tryPut(bytes, 0, -1, false)) runSync(results.put(bytes, 0, -1, Infinity, true, false));
+  if (!results.tryPut(bytes, 0, -1, false, encoder.words)) runSync(results.put(bytes, 0, -1, Infinity, true, false, false, encoder.words));
   if (Atomics.load(control, CONTROL.MAIN_WAITING) !== 0) {
     Atomics.add(control, CONTROL.RESULT_SEQ, 1);
     wake(control, CONTROL.RESULT_SEQ);

@@ -112,10 +112,11 @@ export class Queue<T = unknown> {
   put(item: T, timeout?: number): void {
     checkTimeout(timeout, this, 'put');
     const bytes = this.#encode(item, 'put');
-    if (this.#ring.tryPut(bytes, 0, -1, false)) return;
+    const words = this.#encoder.words;
+    if (this.#ring.tryPut(bytes, 0, -1, false, words)) return;
     if (timeout === 0) {
-      if (runSync(this.#ring.put(bytes, 0, -1, -Infinity, false, false))) return;
-    } else if (runSync(this.#ring.put(bytes, 0, -1, deadlineOf(timeout, this, 'put'), true, false))) {
+      if (runSync(this.#ring.put(bytes, 0, -1, -Infinity, false, false, false, words))) return;
+    } else if (runSync(this.#ring.put(bytes, 0, -1, deadlineOf(timeout, this, 'put'), true, false, false, words))) {
       return;
     }
     throw this.#full(timeout);
@@ -130,7 +131,7 @@ export class Queue<T = unknown> {
   async putAsync(item: T, timeout?: number): Promise<void> {
     checkTimeout(timeout, this, 'putAsync');
     const bytes = this.#encode(item, 'putAsync');
-    if (this.#ring.tryPut(bytes, 0, -1, false)) return;
+    if (this.#ring.tryPut(bytes, 0, -1, false, this.#encoder.words)) return;
     // The encoder's scratch is reused by the next encode: an async put keeps its own copy.
     // timeout 0 means what it means for put(): no wait for room (-Infinity), as the twins must agree.
     const deadline = timeout === 0 ? -Infinity : deadlineOf(timeout, this, 'putAsync');
@@ -145,10 +146,9 @@ export class Queue<T = unknown> {
    */
   get(timeout?: number): T {
     checkTimeout(timeout, this, 'get');
-    let v = this.#ring.tryGet(readItem);
-    if (v !== EMPTY) return v as T;
-    if (timeout !== 0 && this.#ring.spinForData()) {
-      v = this.#ring.tryGet(readItem);
+    const ring = this.#ring;
+    if (ring.dataOrSpin(timeout !== 0)) {
+      const v = ring.tryGet(readItem);
       if (v !== EMPTY) return v as T;
     }
     // (spun already: the machine goes straight to sleep)

@@ -59,7 +59,7 @@
  * between HEAD and TAIL is complete.
  */
 import { ClosedError } from './errors.js';
-import { runSync, sleep, SpinPolicy, spinOnly, spinWhile, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
+import { runSync, sleep, SpinPolicy, spinFor, spinOnly, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
 import { now } from './host.js';
 import { LINE } from './layout.js';
 import { acquireExclusive, heldByDead, Lock, LOCK_SLOTS } from './lock.js';
@@ -105,6 +105,8 @@ export const FLAG_RAW = 1 << 30; // raw bytes (sendBytes), not an encoded value
 export const FLAG_FIRST = 1 << 29; // first piece: the payload starts with the message's total length
 export const LENGTH_MASK = (1 << 29) - 1;
 const HEADER_BYTES = 4;
+/** Payloads up to this many bytes are copied a word at a time when the caller has them as words (longer: TypedArray.set). */
+const WORD_COPY = 512;
 
 export const MIN_CAPACITY = 64;
 export const MAX_CAPACITY = 1 << 30;
@@ -157,10 +159,14 @@ export class Ring {
   readonly capacity: number;
   readonly #mask: number;
   readonly #u32: Uint32Array;
+  /** The data as Int32 words, for word copies. */
+  readonly #words: Int32Array;
   readonly #producerLock: Lock;
   readonly #consumerLock: Lock;
   readonly #producerSpin: SpinPolicy;
   readonly #consumerSpin: SpinPolicy;
+  /** A TAIL this thread loaded last in dataOrSpin (see #attemptGet). */
+  #tailHint = 0;
   /** The HEAD a failed put attempt decided "full" on (see #attemptPut). */
   #fullAt = 0;
   /** Scratch for records that straddle the end of the ring. */
@@ -182,6 +188,7 @@ export class Ring {
     const dataAt = byteOffset + RING_HEADER_SLOTS * 4;
     this.u8 = new Uint8Array(buffer, dataAt, capacity);
     this.#u32 = new Uint32Array(buffer, dataAt, capacity >> 2);
+    this.#words = new Int32Array(buffer, dataAt, capacity >> 2);
     const lockAt = (slot: number) => ({ $weft: 'Lock', buffer, byteOffset: byteOffset + slot * 4, name: label });
     this.#producerLock = init ? new Lock({ buffer, byteOffset: byteOffset + PRODUCER_LOCK * 4, name: label }) : Lock.from(lockAt(PRODUCER_LOCK));
     this.#consumerLock = init ? new Lock({ buffer, byteOffset: byteOffset + CONSUMER_LOCK * 4, name: label }) : Lock.from(lockAt(CONSUMER_LOCK));
@@ -222,6 +229,16 @@ export class Ring {
     return Atomics.load(this.i32, CLOSED);
   }
 
+  /**
+   * CLOSED by a plain read: a hint for fast paths that re-check under the ring's locks (a close
+   * by another thread may be seen a call late; one by this thread, at once).
+   */
+  closedHint(): number {
+    return this.i32[CLOSED]!;
+  }
+
+
+
   /** True when a record is waiting (or, with `orClosed`, when the writer closed). */
   readable(orClosed: boolean): boolean {
     if (Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD)) return true;
@@ -236,11 +253,11 @@ export class Ring {
    * holds the lock (the caller then runs {@link put}). `prefix` >= 0 is written as a u32 before
    * the payload (a message's total length).
    */
-  tryPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean): boolean {
+  tryPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean, words: Int32Array | null = null): boolean {
     if (!this.#producerLock.tryAcquire()) return false;
     let placed: boolean;
     try {
-      placed = this.#attemptPut(payload, flags, prefix, readerMatters);
+      placed = this.#attemptPut(payload, flags, prefix, readerMatters, words);
     } finally {
       this.#producerLock.release();
     }
@@ -252,15 +269,16 @@ export class Ring {
    * Puts one record, waiting for space until `deadline`; returns false on timeout. Throws
    * `ClosedError` once closed for writing (or, with `readerMatters`, once the reader is gone).
    * With `holdLock` the caller already holds the producer lock (a message streamed in pieces).
+   * `words`, when given, is the payload as 32-bit words from word 0 (an Encoder's `words`).
    */
-  *put(payload: Uint8Array, flags: number, prefix: number, deadline: number, spin: boolean, readerMatters: boolean, holdLock = false): Machine<boolean> {
+  *put(payload: Uint8Array, flags: number, prefix: number, deadline: number, spin: boolean, readerMatters: boolean, holdLock = false, words: Int32Array | null = null): Machine<boolean> {
     const i32 = this.i32;
     const closedBits = readerMatters ? CLOSED_WRITE | CLOSED_READ : CLOSED_WRITE;
     for (;;) {
       if (!holdLock && !(yield* this.lockProducer(lockDeadline(deadline)))) return false;
       let placed: boolean;
       try {
-        placed = this.#attemptPut(payload, flags, prefix, readerMatters);
+        placed = this.#attemptPut(payload, flags, prefix, readerMatters, words);
       } finally {
         if (!holdLock) this.#producerLock.release();
       }
@@ -290,7 +308,7 @@ export class Ring {
   }
 
   /** With the producer lock held: places the record if it fits; false if the ring is full. */
-  #attemptPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean): boolean {
+  #attemptPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean, words: Int32Array | null): boolean {
     const i32 = this.i32;
     this.#checkWritable(readerMatters);
     const length = payload.length + (prefix >= 0 ? 4 : 0);
@@ -327,7 +345,21 @@ export class Ring {
     }
     const n = payload.length;
     const first = this.capacity - from;
-    if (n <= 32 && n <= first) {
+    if (words !== null && n <= WORD_COPY) {
+      // A word at a time (from and first are multiples of 4; the last word's extra bytes land in
+      // the record's padding): TypedArray.prototype.set has a fixed cost of ~50 ns, and into
+      // shared memory copies byte by byte unless both ends share their alignment mod 8.
+      const d = this.#words;
+      const at = from >> 2;
+      const nw = (n + 3) >> 2;
+      const fw = first >> 2;
+      if (nw <= fw) {
+        for (let i = 0; i < nw; i++) d[at + i] = words[i]!;
+      } else {
+        for (let i = 0; i < fw; i++) d[at + i] = words[i]!;
+        for (let i = fw; i < nw; i++) d[i - fw] = words[i]!;
+      }
+    } else if (n <= 32 && n <= first) {
       // Small records: a byte loop beats TypedArray.prototype.set's fixed cost.
       const u8 = this.u8;
       for (let i = 0; i < n; i++) u8[from + i] = payload[i]!;
@@ -339,10 +371,12 @@ export class Ring {
     }
     // A put killed from here on is undone or completed by the next producer (#recoverProducer):
     // the intent first, then PUT_COUNT, then TAIL, the one store that commits the put.
+    // PUT_COUNT is a plain store: TAIL's store publishes it with the record (each Atomics call
+    // costs ~15-20 ns here, NOTES.md; readers that need it exact synchronize on TAIL or the lock).
     const count = i32[PUT_COUNT]!;
     i32[PREV_PUT] = count;
     i32[INTENT_TAIL] = (tail + need) | 0;
-    Atomics.store(i32, PUT_COUNT, (count + 1) | 0);
+    i32[PUT_COUNT] = (count + 1) | 0;
     // Ordering: the record's bytes and PUT_COUNT are written before TAIL publishes them.
     Atomics.store(i32, TAIL, (tail + need) | 0);
     return true;
@@ -384,7 +418,10 @@ export class Ring {
   }
 
   #checkWritable(readerMatters: boolean): void {
-    const c = Atomics.load(this.i32, CLOSED);
+    // A plain read, under the producer lock: CLOSED_WRITE is set under that lock, so the lock
+    // orders it; CLOSED_READ (set by the reader, lock-free) may be seen one put late, as a
+    // closed socket's peer learns of it. A producer that waits for space re-reads it atomically.
+    const c = this.i32[CLOSED]!;
     if (c & CLOSED_WRITE) throw new ClosedError(`${this.#label}: closed for writing`);
     if (readerMatters && (c & CLOSED_READ)) throw new ClosedError(`${this.#label}: the reading end is closed`);
   }
@@ -437,15 +474,26 @@ export class Ring {
   }
 
   /**
-   * Blocking callers' first wait, before any state machine: spins (within the consumer spin
-   * policy) until a record is there. True if one is; false if the spin ran out or is not allowed.
+   * A consumer's fast path, before {@link tryGet}: true when a record looks present; when the ring
+   * looks empty and `spin` is set, spins (within the consumer spin policy) until one is. A hint:
+   * the cached TAIL and HEAD are plain reads, the real TAIL is loaded only when the cache says
+   * empty, so a consumer that is behind pays no Atomics call and one that caught up pays one
+   * (a failed `tryGet` costs three; each Atomics call ~15-20 ns here, NOTES.md).
    */
-  spinForData(): boolean {
+  dataOrSpin(spin: boolean): boolean {
     const i32 = this.i32;
-    const tail = Atomics.load(i32, TAIL);
-    if (tail !== Atomics.load(i32, HEAD)) return true;
-    return spinWhile(i32, TAIL, tail, this.#consumerSpin);
+    const head = i32[HEAD]!;
+    if (i32[SEEN_TAIL] !== head) return true;
+    let tail = Atomics.load(i32, TAIL);
+    if (tail === head) {
+      if (!spin) return false;
+      tail = spinFor(i32, TAIL, tail, this.#consumerSpin);
+      if (tail === head) return false;
+    }
+    this.#tailHint = tail;
+    return true;
   }
+
 
   /**
    * Waits until a record is there or the writer closed (`poll`); false on timeout. Takes nothing.
@@ -494,7 +542,11 @@ export class Ring {
     const i32 = this.i32;
     const head = i32[HEAD]!; // only consumers write HEAD, and we hold their lock
     if (i32[SEEN_TAIL] === head) {
-      i32[SEEN_TAIL] = Atomics.load(i32, TAIL);
+      // A TAIL this thread loaded in dataOrSpin is a valid cache while it is still ahead of HEAD
+      // (TAIL only grows, and that load synchronized with the puts up to it).
+      const hint = this.#tailHint;
+      const ahead = (hint - head) >>> 0;
+      i32[SEEN_TAIL] = ahead !== 0 && ahead <= this.capacity ? hint : Atomics.load(i32, TAIL);
       if (i32[SEEN_TAIL] === head) return EMPTY;
     }
     const header = this.#u32[(head & this.#mask) >> 2]!;
@@ -509,7 +561,7 @@ export class Ring {
     const count = i32[GET_COUNT]!;
     i32[PREV_GET] = count;
     i32[INTENT_HEAD] = (head + recordBytes(n)) | 0;
-    Atomics.store(i32, GET_COUNT, (count + 1) | 0);
+    i32[GET_COUNT] = (count + 1) | 0; // plain, as PUT_COUNT: HEAD's store publishes it
     // Ordering: the record is fully read before HEAD hands its space back to producers.
     Atomics.store(i32, HEAD, (head + recordBytes(n)) | 0);
     return value;

@@ -5,6 +5,7 @@ import { after, describe, test } from 'node:test';
 import { ClosedError, JoinableQueue, Queue, QueueEmptyError, QueueFullError, TaskDoneError } from 'weft';
 import { RING_LAYOUT } from '../dist/esm/ring.js';
 import { QUEUE_LAYOUT } from '../dist/esm/queue.js';
+import { Encoder } from '../dist/esm/codec.js';
 import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
 import { spawn, terminateAll } from './helpers/workers.mjs';
 
@@ -135,6 +136,23 @@ describe('Queue: single thread', () => {
     }
     assert.equal(expect, next);
     assert.ok(next > 3_000, `wrapped many times (${next} items through 256 bytes)`);
+  });
+
+  test('records of 1 to 700 bytes (copied by words up to 512, by TypedArray.set above) straddle the ring end intact', () => {
+    const q = new Queue({ capacity: 1024 });
+    const item = (i) => ({ i, s: String.fromCharCode(97 + (i % 26)).repeat((i * 37) % 690), b: new Uint8Array(i % 7).fill(i & 255) });
+    const encoder = new Encoder();
+    const straddled = { words: 0, set: 0 };
+    let at = 0; // where the next record starts: a 4-byte header, then the payload padded to 4
+    for (let i = 0; i < 3_000; i++) {
+      const v = item(i);
+      q.put(v, 0);
+      assert.deepEqual(q.get(0), v);
+      const n = encoder.encode(v).length;
+      if (at + 4 + n > 1024 && at + 4 < 1024) straddled[n <= 512 ? 'words' : 'set']++;
+      at = (at + 4 + ((n + 3) & ~3)) % 1024;
+    }
+    assert.ok(straddled.words > 50 && straddled.set > 50, `payloads of both copies straddled the ring's end: ${JSON.stringify(straddled)}`);
   });
 });
 
