@@ -30,9 +30,9 @@ export const KINDS = {
   Barrier: { id: 7, version: 2 },
   Value: { id: 8, version: 1 },
   SharedArray: { id: 9, version: 1 },
-  Queue: { id: 10, version: 2 },
-  JoinableQueue: { id: 11, version: 3 },
-  Pipe: { id: 12, version: 2 },
+  Queue: { id: 10, version: 3 },
+  JoinableQueue: { id: 11, version: 4 },
+  Pipe: { id: 12, version: 3 },
   Registry: { id: 13, version: 1 },
 } as const;
 export type KindName = keyof typeof KINDS;

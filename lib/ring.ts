@@ -36,8 +36,8 @@
  * | 0     | CAPACITY           | creator, once               | no        | data bytes, a power of two          |
  * | 1     | CLOSED             | close                       | no        | bit 0: no more puts; bit 1: reader gone |
  * | 2     | MAXSIZE            | creator, once               | no        | most records at once; 0: no limit   |
- * | 3     | PRODUCERS_WAITING  | producers                   | no        | producers asleep (or about to be)   |
- * | 4     | CONSUMERS_WAITING  | consumers                   | no        | consumers asleep (or about to be)   |
+ * | 3     | PRODUCERS_WAITING  | producers                   | no        | low 10 bits: producers asleep (or about to be); above: sleeps ever (tickets) |
+ * | 4     | CONSUMERS_WAITING  | consumers                   | no        | the same for consumers              |
  * | 16–21 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
  * | 22    | TAIL               | producers, under their lock | no        | bytes ever published                |
  * | 23    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
@@ -70,6 +70,17 @@ const CLOSED = 1;
 const MAXSIZE = 2;
 const PRODUCERS_WAITING = 3;
 const CONSUMERS_WAITING = 4;
+/**
+ * A sleeper adds SLEEPER to its side's WAITING word (one more asleep, one more ticket) and takes
+ * 1 off when it wakes. The waker keeps the word it saw when it last woke sleepers: the same
+ * tickets mean nobody began to sleep since, so that wake-up reached everyone asleep now, and
+ * another would be a futex call (~1-2 µs) for each item put while a woken thread is still on its
+ * way back (a wake takes 30-100 µs here): thousands of them a second in a one-way stream.
+ */
+const SLEEPER = 1 + (1 << 10);
+const ASLEEP = (1 << 10) - 1;
+/** The sleepers' count in a WAITING word (for diagnostics and tests). */
+export const WAITING_ASLEEP = ASLEEP;
 const PRODUCER_LOCK = LINE;
 const TAIL = LINE + LOCK_SLOTS;
 const PUT_COUNT = TAIL + 1;
@@ -165,6 +176,9 @@ export class Ring {
   readonly #consumerLock: Lock;
   readonly #producerSpin: SpinPolicy;
   readonly #consumerSpin: SpinPolicy;
+  /** The CONSUMERS_WAITING / PRODUCERS_WAITING words this thread saw when it last woke that side (see SLEEPER). */
+  #wokeConsumers = 0;
+  #wokeProducers = 0;
   /** A TAIL this thread loaded last in dataOrSpin (see #attemptGet). */
   #tailHint = 0;
   /** The HEAD a failed put attempt decided "full" on (see #attemptPut). */
@@ -292,7 +306,7 @@ export class Ring {
         spin = false;
         if ((yield spinOnly(i32, HEAD, head, this.#producerSpin)) === CHANGED) continue;
       }
-      Atomics.add(i32, PRODUCERS_WAITING, 1);
+      Atomics.add(i32, PRODUCERS_WAITING, SLEEPER);
       let outcome;
       // In ticks: a consumer killed between its HEAD store and its wake-up leaves nobody to wake us.
       const tick = Math.min(deadline, now() + CHECK_MS);
@@ -382,13 +396,17 @@ export class Ring {
     return true;
   }
 
-  /** After a put: wake one sleeping consumer, if any may be asleep. */
+  /**
+   * After a put: wake one sleeping consumer, if any may be asleep, unless the one consumer asleep
+   * is the one this thread's last wake-up was for (the same WAITING word: see SLEEPER).
+   */
   #dataArrived(): void {
     const i32 = this.i32;
-    if (Atomics.load(i32, CONSUMERS_WAITING) > 0) {
-      Atomics.add(i32, DATA_SEQ, 1);
-      wake(i32, DATA_SEQ, 1);
-    }
+    const w = Atomics.load(i32, CONSUMERS_WAITING);
+    if ((w & ASLEEP) === 0 || ((w & ASLEEP) === 1 && w === this.#wokeConsumers)) return;
+    this.#wokeConsumers = w;
+    Atomics.add(i32, DATA_SEQ, 1);
+    wake(i32, DATA_SEQ, 1);
   }
 
   /** If a dead thread holds the producer lock: takes it over (which repairs the ring) and lets go; gives up at `deadline`. */
@@ -523,7 +541,7 @@ export class Ring {
     const tail = Atomics.load(i32, TAIL);
     if (tail !== Atomics.load(i32, HEAD) || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
     if (spin && (yield spinOnly(i32, TAIL, tail, this.#consumerSpin)) === CHANGED) return CHANGED;
-    Atomics.add(i32, CONSUMERS_WAITING, 1);
+    Atomics.add(i32, CONSUMERS_WAITING, SLEEPER);
     try {
       const seq = Atomics.load(i32, DATA_SEQ);
       // Counted before this re-check: a put after it sees us and bumps DATA_SEQ.
@@ -567,13 +585,17 @@ export class Ring {
     return value;
   }
 
-  /** After a get: wake sleeping producers, if any may be asleep. */
+  /**
+   * After a get: wake sleeping producers, if any may be asleep, unless this thread's last wake-up
+   * (of all of them) came after every one of them began to sleep (the same tickets: see SLEEPER).
+   */
   #spaceFreed(): void {
     const i32 = this.i32;
-    if (Atomics.load(i32, PRODUCERS_WAITING) > 0) {
-      Atomics.add(i32, SPACE_SEQ, 1);
-      wake(i32, SPACE_SEQ);
-    }
+    const w = Atomics.load(i32, PRODUCERS_WAITING);
+    if ((w & ASLEEP) === 0 || (w & ~ASLEEP) === (this.#wokeProducers & ~ASLEEP)) return;
+    this.#wokeProducers = w;
+    Atomics.add(i32, SPACE_SEQ, 1);
+    wake(i32, SPACE_SEQ);
   }
 
   /** Takes the consumer lock as a machine (also for a multi-record message); false past `deadline`. */

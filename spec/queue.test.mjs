@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ClosedError, JoinableQueue, Queue, QueueEmptyError, QueueFullError, TaskDoneError } from 'weft';
-import { RING_LAYOUT } from '../dist/esm/ring.js';
+import { RING_LAYOUT, WAITING_ASLEEP } from '../dist/esm/ring.js';
 import { QUEUE_LAYOUT } from '../dist/esm/queue.js';
 import { Encoder } from '../dist/esm/codec.js';
 import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
@@ -13,8 +13,9 @@ const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 after(terminateAll);
 
 const ringSlot = (q, index) => slot(q, QUEUE_LAYOUT.RING_AT + index);
-const sleepingConsumers = (q) => ringSlot(q, RING_LAYOUT.CONSUMERS_WAITING);
-const sleepingProducers = (q) => ringSlot(q, RING_LAYOUT.PRODUCERS_WAITING);
+// (The low bits of a WAITING word count the sleepers; the rest are tickets, ring.ts.)
+const sleepingConsumers = (q) => ringSlot(q, RING_LAYOUT.CONSUMERS_WAITING) & WAITING_ASLEEP;
+const sleepingProducers = (q) => ringSlot(q, RING_LAYOUT.PRODUCERS_WAITING) & WAITING_ASLEEP;
 
 describe('Queue: single thread', () => {
   test('FIFO, size, empty, full, nowait forms', () => {
@@ -203,17 +204,69 @@ describe('JoinableQueue', () => {
   });
 });
 
+describe('Queue: waking sleepers', () => {
+  // White box (ring.ts, SLEEPER): a WAITING word counts sleepers in its low bits and sleeps ever
+  // above them; a put wakes a consumer unless the one asleep is the one its last wake-up was for.
+  const SLEEPER = WAITING_ASLEEP + 2;
+  const at = (index) => QUEUE_LAYOUT.RING_AT + index;
+  const word = (q, index) => new Int32Array(q.buffer, q.byteOffset, at(index) + 1);
+
+  test('one consumer asleep is woken once, not at every put; a new sleeper is woken again', () => {
+    const q = new Queue();
+    const i32 = word(q, RING_LAYOUT.DATA_SEQ);
+    const seq = () => Atomics.load(i32, at(RING_LAYOUT.DATA_SEQ));
+    Atomics.add(i32, at(RING_LAYOUT.CONSUMERS_WAITING), SLEEPER); // as a consumer going to sleep does
+    const s0 = seq();
+    q.put(1);
+    assert.equal(seq(), s0 + 1, 'the first put wakes the sleeper');
+    q.put(2);
+    q.put(3);
+    assert.equal(seq(), s0 + 1, 'puts while that wake-up is on its way do not wake it again');
+    Atomics.sub(i32, at(RING_LAYOUT.CONSUMERS_WAITING), 1); // it woke
+    Atomics.add(i32, at(RING_LAYOUT.CONSUMERS_WAITING), SLEEPER); // and went back to sleep
+    q.put(4);
+    assert.equal(seq(), s0 + 2, 'a sleeper that began to sleep after the last wake-up is woken');
+    Atomics.add(i32, at(RING_LAYOUT.CONSUMERS_WAITING), SLEEPER); // a second one
+    q.put(5);
+    q.put(6);
+    assert.equal(seq(), s0 + 4, 'with two asleep, every put wakes one');
+    Atomics.sub(i32, at(RING_LAYOUT.CONSUMERS_WAITING), 2);
+    q.put(7);
+    assert.equal(seq(), s0 + 4, 'nobody asleep: no wake-up');
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(() => q.get(0)), [1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  test('producers asleep are woken once by a get, again once one more began to sleep', () => {
+    const q = new Queue({ maxsize: 8 });
+    for (let i = 0; i < 8; i++) q.put(i);
+    const i32 = word(q, RING_LAYOUT.SPACE_SEQ);
+    const seq = () => Atomics.load(i32, at(RING_LAYOUT.SPACE_SEQ));
+    Atomics.add(i32, at(RING_LAYOUT.PRODUCERS_WAITING), 2 * SLEEPER); // two producers asleep
+    const s0 = seq();
+    q.get(0);
+    assert.equal(seq(), s0 + 1, 'one wake-up for all of them');
+    q.get(0);
+    Atomics.sub(i32, at(RING_LAYOUT.PRODUCERS_WAITING), 1); // one of them woke
+    q.get(0);
+    assert.equal(seq(), s0 + 1, 'no new sleeper since: no more wake-ups');
+    Atomics.add(i32, at(RING_LAYOUT.PRODUCERS_WAITING), SLEEPER);
+    q.get(0);
+    assert.equal(seq(), s0 + 2, 'a new sleeper: woken');
+    Atomics.sub(i32, at(RING_LAYOUT.PRODUCERS_WAITING), 2);
+  });
+});
+
 describe('Queue: across threads', () => {
   test('a blocked get wakes when a worker puts; a blocked put wakes when a worker gets', async () => {
     const q = new Queue({ maxsize: 1 });
     const ctl = control();
     const w = spawn(({ data, h }) => {
-      h.spinUntil(() => h.slot(data.q, data.at) > 0, 10_000, 'main to sleep in get()');
+      h.spinUntil(() => (h.slot(data.q, data.at) & data.asleep) > 0, 10_000, 'main to sleep in get()');
       data.q.put('from worker');
       h.awaitAtLeast(data.ctl, 0, 1, 10_000, 'main to take it'); // else we could get our own item
-      h.spinUntil(() => h.slot(data.q, data.producersAt) > 0, 10_000, 'main to sleep in putAsync()');
+      h.spinUntil(() => (h.slot(data.q, data.producersAt) & data.asleep) > 0, 10_000, 'main to sleep in putAsync()');
       return data.q.get(20_000);
-    }, { q, ctl, at: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.CONSUMERS_WAITING, producersAt: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING });
+    }, { q, ctl, at: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.CONSUMERS_WAITING, producersAt: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING, asleep: WAITING_ASLEEP });
     assert.equal(q.get(20_000), 'from worker');
     q.put('first');
     signal(ctl, 0);
@@ -221,6 +274,18 @@ describe('Queue: across threads', () => {
     assert.equal(await w, 'first');
     await p;
     assert.equal(q.get(0), 'second');
+  });
+
+  test('two consumers asleep in other threads: two puts wake both (one wake-up each)', async () => {
+    const q = new Queue();
+    const readers = [0, 1].map(() => spawn(({ data }) => data.q.get(20_000), { q }));
+    await until(() => sleepingConsumers(q) === 2, 10_000, 'both readers asleep');
+    const i32 = new Int32Array(q.buffer, q.byteOffset, QUEUE_LAYOUT.RING_AT + RING_LAYOUT.DATA_SEQ + 1);
+    const s0 = Atomics.load(i32, QUEUE_LAYOUT.RING_AT + RING_LAYOUT.DATA_SEQ);
+    q.put('a');
+    q.put('b');
+    assert.equal(Atomics.load(i32, QUEUE_LAYOUT.RING_AT + RING_LAYOUT.DATA_SEQ), s0 + 2, 'each put woke a reader');
+    assert.deepEqual((await Promise.all(readers)).sort(), ['a', 'b']);
   });
 
   test('close wakes blocked readers and writers in other threads', async () => {
