@@ -24,8 +24,8 @@
  * | 0       | TAG          | creator, once       | no        | kind + layout version                    |
  * | 1       | DONE         | taskDone            | yes       | JoinableQueue: taskDone() calls ever (wraps) |
  * | 2       | JOIN_WAITERS | join                | no        | joiners asleep (or about to be)          |
- * | 16–63   | RING         | see ring.ts         | yes       | the ring's header                        |
- * | 64…     | DATA         | see ring.ts         | no        | the ring's bytes (`capacity`)            |
+ * | 16–95   | RING         | see ring.ts         | yes       | the ring's header                        |
+ * | 96…     | DATA         | see ring.ts         | no        | the ring's bytes (`capacity`)            |
  */
 import { decode, Encoder } from './codec.js';
 import { QueueEmptyError, QueueFullError, TaskDoneError } from './errors.js';

@@ -25,12 +25,14 @@
  *   puts check CLOSED under the same lock, every put either published before the close or throws;
  *   a consumer that finds the ring empty and CLOSED re-reads TAIL before it reports the end.
  *
- * ## Layout (Int32 slots, relative to the ring's base; three 64-byte lines, then the data)
- * Each side's hot words (spinner counts included) share a line with its lock and nothing the
- * other side writes often; the meta line is written only when a thread goes to sleep; each
+ * ## Layout (Int32 slots, relative to the ring's base; five 64-byte lines, then the data)
+ * Each side's lock shares a line with what only that side touches; its published position
+ * (TAIL, HEAD) has a line of its own, because the other side reads it, and spins on it when it
+ * caught up: on the lock's line, every CAS of a put would first have to take the line back from
+ * the spinning consumer (three transfers a put instead of one; a transfer costs more than the
+ * rest of an uncontended put). The meta line is written only when a thread goes to sleep. Each
  * side keeps a cached copy of the other side's position and re-reads the real one only when the
- * copy says the ring is full (or empty), so an uncontended put or get touches one foreign line
- * rarely (Rigtorp's SPSC queue does the same).
+ * copy says the ring is full (or empty), as Rigtorp's SPSC queue does.
  * | slot  | name               | written by                  | parked on | meaning                             |
  * |-------|--------------------|-----------------------------|-----------|-------------------------------------|
  * | 0     | CAPACITY           | creator, once               | no        | data bytes, a power of two          |
@@ -39,22 +41,22 @@
  * | 3     | PRODUCERS_WAITING  | producers                   | no        | low 10 bits: producers asleep (or about to be); above: sleeps ever (tickets) |
  * | 4     | CONSUMERS_WAITING  | consumers                   | no        | the same for consumers              |
  * | 16–21 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
- * | 22    | TAIL               | producers, under their lock | no        | bytes ever published                |
- * | 23    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
- * | 24    | DATA_SEQ           | producers                   | yes       | bumped when data arrives for sleepers |
- * | 25    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
- * | 26    | SEEN_GET_COUNT     | producers, under their lock | no        | cached GET_COUNT (for maxsize)      |
- * | 27    | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
- * | 28    | PREV_PUT           | producers, under their lock | no        | PUT_COUNT before the put under way  |
- * | 29    | INTENT_TAIL        | producers, under their lock | no        | the TAIL that put will publish      |
- * | 32–37 | CONSUMER_LOCK      | consumers (see lock.ts)     | yes       | serializes consumers                |
- * | 38    | HEAD               | consumers, under their lock | no        | bytes ever consumed                 |
- * | 39    | GET_COUNT          | consumers, under their lock | no        | records ever consumed               |
- * | 40    | SPACE_SEQ          | consumers                   | yes       | bumped when space frees for sleepers |
- * | 41    | SEEN_TAIL          | consumers, under their lock | no        | cached TAIL                         |
- * | 42    | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
- * | 43    | PREV_GET           | consumers, under their lock | no        | GET_COUNT before the get under way  |
- * | 44    | INTENT_HEAD        | consumers, under their lock | no        | the HEAD that get will publish      |
+ * | 22    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
+ * | 23    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
+ * | 24    | SEEN_GET_COUNT     | producers, under their lock | no        | cached GET_COUNT (for maxsize)      |
+ * | 25    | PRODUCER_SPINNERS  | producers                   | no        | producers spinning now              |
+ * | 26    | PREV_PUT           | producers, under their lock | no        | PUT_COUNT before the put under way  |
+ * | 27    | INTENT_TAIL        | producers, under their lock | no        | the TAIL that put will publish      |
+ * | 32    | TAIL               | producers, under their lock | no        | bytes ever published                |
+ * | 33    | DATA_SEQ           | producers                   | yes       | bumped when data arrives for sleepers |
+ * | 48–53 | CONSUMER_LOCK      | consumers (see lock.ts)     | yes       | serializes consumers                |
+ * | 54    | GET_COUNT          | consumers, under their lock | no        | records ever consumed               |
+ * | 55    | SEEN_TAIL          | consumers, under their lock | no        | cached TAIL                         |
+ * | 56    | CONSUMER_SPINNERS  | consumers                   | no        | consumers spinning now              |
+ * | 57    | PREV_GET           | consumers, under their lock | no        | GET_COUNT before the get under way  |
+ * | 58    | INTENT_HEAD        | consumers, under their lock | no        | the HEAD that get will publish      |
+ * | 64    | HEAD               | consumers, under their lock | no        | bytes ever consumed                 |
+ * | 65    | SPACE_SEQ          | consumers                   | yes       | bumped when space frees for sleepers |
  * Invariants: 0 <= TAIL - HEAD <= CAPACITY (as unsigned 32-bit differences); every record
  * between HEAD and TAIL is complete.
  */
@@ -82,24 +84,24 @@ const ASLEEP = (1 << 10) - 1;
 /** The sleepers' count in a WAITING word (for diagnostics and tests). */
 export const WAITING_ASLEEP = ASLEEP;
 const PRODUCER_LOCK = LINE;
-const TAIL = LINE + LOCK_SLOTS;
-const PUT_COUNT = TAIL + 1;
-const DATA_SEQ = TAIL + 2;
-const SEEN_HEAD = TAIL + 3;
-const SEEN_GET_COUNT = TAIL + 4;
-const PRODUCER_SPINNERS = TAIL + 5;
-const PREV_PUT = TAIL + 6;
-const INTENT_TAIL = TAIL + 7;
-const CONSUMER_LOCK = 2 * LINE;
-const HEAD = 2 * LINE + LOCK_SLOTS;
-const GET_COUNT = HEAD + 1;
-const SPACE_SEQ = HEAD + 2;
-const SEEN_TAIL = HEAD + 3;
-const CONSUMER_SPINNERS = HEAD + 4;
-const PREV_GET = HEAD + 5;
-const INTENT_HEAD = HEAD + 6;
+const PUT_COUNT = LINE + LOCK_SLOTS;
+const SEEN_HEAD = PUT_COUNT + 1;
+const SEEN_GET_COUNT = PUT_COUNT + 2;
+const PRODUCER_SPINNERS = PUT_COUNT + 3;
+const PREV_PUT = PUT_COUNT + 4;
+const INTENT_TAIL = PUT_COUNT + 5;
+const TAIL = 2 * LINE;
+const DATA_SEQ = TAIL + 1;
+const CONSUMER_LOCK = 3 * LINE;
+const GET_COUNT = 3 * LINE + LOCK_SLOTS;
+const SEEN_TAIL = GET_COUNT + 1;
+const CONSUMER_SPINNERS = GET_COUNT + 2;
+const PREV_GET = GET_COUNT + 3;
+const INTENT_HEAD = GET_COUNT + 4;
+const HEAD = 4 * LINE;
+const SPACE_SEQ = HEAD + 1;
 /** Header size in Int32 slots; the data follows. */
-export const RING_HEADER_SLOTS = 3 * LINE;
+export const RING_HEADER_SLOTS = 5 * LINE;
 /** Slot indices, for diagnostics and tests. */
 export const RING_LAYOUT = {
   CAPACITY, CLOSED, MAXSIZE, PRODUCERS_WAITING, CONSUMERS_WAITING, PRODUCER_LOCK, TAIL, PUT_COUNT,
