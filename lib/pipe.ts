@@ -168,7 +168,7 @@ export class Connection<T = unknown> {
   send(value: T): void {
     const bytes = this.#encode(value, 'send');
     const out = this.#writable('send');
-    if (recordBytes(bytes.length + 4) <= out.capacity && out.tryPut(bytes, FLAG_FIRST, bytes.length, true, this.#encoder.words)) return;
+    if (recordBytes(bytes.length) <= out.capacity && out.tryPut(bytes, FLAG_FIRST, bytes.length, true, this.#encoder.words)) return;
     runSync(this.#sendMachine(out, bytes, 0, true));
   }
 
@@ -184,7 +184,7 @@ export class Connection<T = unknown> {
   sendBytes(bytes: ArrayBufferView | ArrayBuffer, offset = 0, size?: number): void {
     const view = this.#bytesOf(bytes, offset, size);
     const out = this.#writable('sendBytes');
-    if (recordBytes(view.length + 4) <= out.capacity && out.tryPut(view, FLAG_FIRST | FLAG_RAW, view.length, true)) return;
+    if (recordBytes(view.length) <= out.capacity && out.tryPut(view, FLAG_FIRST | FLAG_RAW, view.length, true)) return;
     runSync(this.#sendMachine(out, view, FLAG_RAW, true));
   }
 
@@ -248,9 +248,9 @@ export class Connection<T = unknown> {
     }
     // Fast path: a whole message waiting that fits, no other reader in the way.
     const got = this.#readable('recvBytesInto').tryGet((header, bytes, start, end) => {
-      if ((header & FLAG_MORE) !== 0 || end - start - 4 > target.length - offset) return KEEP;
-      target.set(bytes.subarray(start + 4, end), offset);
-      return end - start - 4;
+      if ((header & FLAG_MORE) !== 0 || end - start > target.length - offset) return KEEP;
+      target.set(bytes.subarray(start, end), offset);
+      return end - start;
     });
     if (got !== EMPTY) return got;
     let n = 0;
@@ -398,7 +398,7 @@ export class Connection<T = unknown> {
   *#sendMachine(out: Ring, bytes: Uint8Array, flags: number, spin: boolean): Machine<void> {
     const total = bytes.length;
     if (total > LENGTH_MASK) throw new RangeError(`${this}: a message of ${total} bytes is larger than weft's limit of ${LENGTH_MASK}`);
-    if (recordBytes(total + 4) <= out.capacity) {
+    if (recordBytes(total) <= out.capacity) {
       yield* out.put(bytes, flags | FLAG_FIRST, total, Infinity, spin, true);
       return;
     }
@@ -436,14 +436,12 @@ export class Connection<T = unknown> {
       }
       let offset = 0;
       let more = true;
-      let first = true;
       while (more) {
         yield* ring.get((header, bytes, start, end) => {
-          const payload = bytes.subarray(first ? start + 4 : start, end);
+          const payload = bytes.subarray(start, end);
           sink.piece(payload, offset);
           offset += payload.length;
           more = (header & FLAG_MORE) !== 0;
-          first = false;
         }, Infinity, spin, true);
       }
       return sink.finish();
@@ -456,7 +454,7 @@ export class Connection<T = unknown> {
 /** Fast-path reader: a message in one record, decoded (or its raw bytes copied); else KEEP. */
 function readWholeValue(header: number, bytes: Uint8Array, start: number, end: number): unknown {
   if ((header & FLAG_MORE) !== 0) return KEEP;
-  return (header & FLAG_RAW) !== 0 ? bytes.slice(start + 4, end) : decode(bytes, start + 4, end);
+  return (header & FLAG_RAW) !== 0 ? bytes.slice(start, end) : decode(bytes, start, end);
 }
 
 /** Reads a pipe's ring capacity from its first ring's header. */

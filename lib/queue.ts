@@ -188,7 +188,7 @@ export class Queue<T = unknown> {
     return m > 0 && this.#ring.size >= m;
   }
 
-  /** The ring's size in bytes (the largest item must fit in it, with 4 to 7 bytes of framing). */
+  /** The ring's size in bytes (the largest item must fit in it, with 8 to 15 bytes of framing). */
   get capacity(): number {
     return this.#ring.capacity;
   }

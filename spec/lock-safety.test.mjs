@@ -443,9 +443,9 @@ describe('channels survive killed workers', () => {
     const data = new Uint8Array(q.buffer, q.byteOffset + 4 * (RING_AT + RING_HEADER_SLOTS));
     const tail = Atomics.load(ring, RING_LAYOUT.TAIL);
     new DataView(q.buffer).setUint32(q.byteOffset + 4 * (RING_AT + RING_HEADER_SLOTS) + tail, payload.length, true);
-    data.set(payload, tail + 4);
+    data.set(payload, tail + 8); // (an 8-byte header: length, prefix; ring.ts)
     Atomics.store(ring, RING_LAYOUT.PUT_COUNT, Atomics.load(ring, RING_LAYOUT.PUT_COUNT) + 1);
-    Atomics.store(ring, RING_LAYOUT.TAIL, tail + 4 + ((payload.length + 3) & ~3));
+    Atomics.store(ring, RING_LAYOUT.TAIL, tail + 8 + ((payload.length + 7) & ~7));
     assert.deepEqual(await consumer, { late: true });
   });
 

@@ -144,14 +144,17 @@ describe('Queue: single thread', () => {
     const item = (i) => ({ i, s: String.fromCharCode(97 + (i % 26)).repeat((i * 37) % 690), b: new Uint8Array(i % 7).fill(i & 255) });
     const encoder = new Encoder();
     const straddled = { words: 0, set: 0 };
-    let at = 0; // where the next record starts: a 4-byte header, then the payload padded to 4
+    let at = 0; // where the next record starts: an 8-byte header, then the payload padded to 8
     for (let i = 0; i < 3_000; i++) {
       const v = item(i);
       q.put(v, 0);
       assert.deepEqual(q.get(0), v);
       const n = encoder.encode(v).length;
-      if (at + 4 + n > 1024 && at + 4 < 1024) straddled[n <= 512 ? 'words' : 'set']++;
-      at = (at + 4 + ((n + 3) & ~3)) % 1024;
+      if (at + 8 + n > 1024 && at + 8 < 1024) straddled[n <= 512 ? 'words' : 'set']++;
+      at = (at + 8 + ((n + 7) & ~7)) % 1024;
+      // Records (so payloads, after their 8-byte header) stay 8-aligned: copies between shared
+      // and ordinary memory whose ends differ mod 8 go byte by byte.
+      assert.equal(ringSlot(q, RING_LAYOUT.TAIL) % 1024, at, 'TAIL is where the record sizes say');
     }
     assert.ok(straddled.words > 50 && straddled.set > 50, `payloads of both copies straddled the ring's end: ${JSON.stringify(straddled)}`);
   });
