@@ -337,6 +337,21 @@ describe('codec: built-in objects', () => {
     assert.deepEqual(b, new Uint8Array(Buffer.from('node buffer')));
   });
 
+  test('buffer bytes start 8-aligned from the value\'s start (fast copies out of a ring), also when decoded from an odd offset', () => {
+    const enc = new Encoder();
+    for (const lead of [[], [1], ['ab'], [1, 'abc', 2.5]]) {
+      const value = [...lead, new Uint8Array([0xa1, 0xa2, 0xa3]), new Float64Array([1.5]).buffer, new Uint16Array(new ArrayBuffer(8, { maxByteLength: 16 }))];
+      const bytes = enc.encode(value).slice();
+      const at = bytes.findIndex((b, i) => b === 0xa1 && bytes[i + 1] === 0xa2);
+      assert.equal(at % 8, 0, `the Uint8Array's bytes at offset ${at}`);
+      for (const off of [0, 1, 3, 8]) {
+        const shifted = new Uint8Array(new SharedArrayBuffer(off + bytes.length));
+        shifted.set(bytes, off);
+        assert.deepEqual(decode(shifted, off, off + bytes.length), structuredClone(value));
+      }
+    }
+  });
+
   test('views: a whole-buffer view brings its buffer; views of one buffer share it again; a partial view carries its own bytes', () => {
     const ab = new ArrayBuffer(16);
     new Uint8Array(ab).set(Array.from({ length: 16 }, (_, i) => i));
