@@ -96,9 +96,21 @@ const MAX_SPINNERS = Math.max(0, PARALLELISM - 1);
  * primitive's own block counting the threads spinning on it right now.
  */
 export class SpinPolicy {
-  budget = INITIAL_SPIN;
-  constructor(readonly i32: Int32Array, readonly spinners: number) {}
+  budget: number;
+  /** `floor`: the least budget it learns down to (default MIN_SPIN; see HAND_OFF_SPIN). */
+  constructor(readonly i32: Int32Array, readonly spinners: number, readonly floor = MIN_SPIN) {
+    this.budget = Math.max(INITIAL_SPIN, floor);
+  }
 }
+
+/**
+ * A budget floor (~36 µs of loads) for waits that are hand-offs between two busy threads, such as
+ * a pool worker waiting for its next task and the pool waiting for its results: there a park
+ * costs the waker an `Atomics.notify` that finds a sleeper (several µs in a VM, measured ~5 % of
+ * a sequential pool round trip) and the sleeper a wake-up of 30 µs or more, while the gaps the
+ * budget learns from are a few µs, so a budget hugging 2× them parked at every hiccup.
+ */
+export const HAND_OFF_SPIN = 2_000;
 
 /**
  * Spins while `i32[index] === expected`, within the policy's budget.
@@ -135,8 +147,8 @@ export function spinFor(i32: Int32Array, index: number, expected: number, policy
 
 /** A spin saw `v` after `n` loads: move the budget a step towards 2n (never below the floor). */
 function spun(policy: SpinPolicy, budget: number, n: number, v: number): number {
-  const target = Math.max(MIN_SPIN, 2 * n);
-  policy.budget = Math.min(MAX_SPIN, Math.max(MIN_SPIN, budget + ((target - budget) >> 3)));
+  const target = Math.max(policy.floor, 2 * n);
+  policy.budget = Math.min(MAX_SPIN, Math.max(policy.floor, budget + ((target - budget) >> 3)));
   return v;
 }
 
@@ -144,7 +156,7 @@ function spun(policy: SpinPolicy, budget: number, n: number, v: number): number 
 export function learn(policy: SpinPolicy, waitedMs: number): void {
   policy.budget = waitedMs < SHORT_WAIT_MS
     ? Math.min(MAX_SPIN, policy.budget * 2)
-    : Math.max(MIN_SPIN, policy.budget >> 1);
+    : Math.max(policy.floor, policy.budget >> 1);
 }
 
 // ---------------------------------------------------------------------------------------------

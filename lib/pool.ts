@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { decode, Encoder } from './codec.js';
 import { ClosedError, TimeoutError, WeftError, WorkerCrashedError } from './errors.js';
-import { learn, parkAsync, parkSync, spinWhile, SpinPolicy, wake } from './futex.js';
+import { HAND_OFF_SPIN, learn, parkAsync, parkSync, spinWhile, SpinPolicy, wake } from './futex.js';
 import { now } from './host.js';
 import { describe } from './layout.js';
 import { revive } from './revive.js';
@@ -160,7 +160,7 @@ export class Pool {
   readonly #initargs: unknown[] | undefined;
   readonly #maxTasks: number;
   readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL.SLOTS * 4));
-  readonly #spin = new SpinPolicy(new Int32Array(new SharedArrayBuffer(4)), 0);
+  readonly #spin = new SpinPolicy(new Int32Array(new SharedArrayBuffer(4)), 0, HAND_OFF_SPIN);
   readonly #encoder = new Encoder();
   readonly #slots = new Set<Slot>();
   readonly #queue = new Fifo<Task>();

@@ -192,7 +192,8 @@ export class Ring {
   readonly #label: string;
 
   /** Attaches to (or, when `init`, initialises) the ring whose header starts at `byteOffset`. */
-  constructor(buffer: SharedArrayBuffer, byteOffset: number, capacity: number, maxsize: number, init: boolean, label: string) {
+  /** `spinFloor`: the consumers' least spin budget (futex.ts HAND_OFF_SPIN), for a pool's task ring. */
+  constructor(buffer: SharedArrayBuffer, byteOffset: number, capacity: number, maxsize: number, init: boolean, label: string, spinFloor?: number) {
     this.#label = label;
     this.i32 = new Int32Array(buffer, byteOffset, RING_HEADER_SLOTS);
     if (init) {
@@ -211,7 +212,7 @@ export class Ring {
     this.#producerLock = init ? new Lock({ buffer, byteOffset: byteOffset + PRODUCER_LOCK * 4, name: label }) : Lock.from(lockAt(PRODUCER_LOCK));
     this.#consumerLock = init ? new Lock({ buffer, byteOffset: byteOffset + CONSUMER_LOCK * 4, name: label }) : Lock.from(lockAt(CONSUMER_LOCK));
     this.#producerSpin = new SpinPolicy(this.i32, PRODUCER_SPINNERS);
-    this.#consumerSpin = new SpinPolicy(this.i32, CONSUMER_SPINNERS);
+    this.#consumerSpin = new SpinPolicy(this.i32, CONSUMER_SPINNERS, spinFloor);
   }
 
   get maxsize(): number {
