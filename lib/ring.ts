@@ -183,7 +183,7 @@ export class Ring {
   /** The CONSUMERS_WAITING / PRODUCERS_WAITING words this thread saw when it last woke that side (see SLEEPER). */
   #wokeConsumers = 0;
   #wokeProducers = 0;
-  /** A TAIL this thread loaded last in dataOrSpin (see #attemptGet). */
+  /** A TAIL this thread loaded in dataOrSpin for the get under way (see #attemptGet). */
   #tailHint = 0;
   /** The HEAD a failed put attempt decided "full" on (see #attemptPut). */
   #fullAt = 0;
@@ -191,8 +191,10 @@ export class Ring {
   #scratch = new Uint8Array(256);
   readonly #label: string;
 
-  /** Attaches to (or, when `init`, initialises) the ring whose header starts at `byteOffset`. */
-  /** `spinFloor`: the consumers' least spin budget (futex.ts HAND_OFF_SPIN), for a pool's task ring. */
+  /**
+   * Attaches to (or, when `init`, initialises) the ring whose header starts at `byteOffset`.
+   * `spinFloor`: the consumers' least spin budget (futex.ts HAND_OFF_SPIN), for a pool's task ring.
+   */
   constructor(buffer: SharedArrayBuffer, byteOffset: number, capacity: number, maxsize: number, init: boolean, label: string, spinFloor?: number) {
     this.#label = label;
     this.i32 = new Int32Array(buffer, byteOffset, RING_HEADER_SLOTS);
@@ -256,8 +258,6 @@ export class Ring {
     return this.i32[CLOSED]!;
   }
 
-
-
   /** True when a record is waiting (or, with `orClosed`, when the writer closed). */
   readable(orClosed: boolean): boolean {
     if (Atomics.load(this.i32, TAIL) !== Atomics.load(this.i32, HEAD)) return true;
@@ -269,8 +269,8 @@ export class Ring {
 
   /**
    * One put without waiting, for the fast path: false if the ring is full or another producer
-   * holds the lock (the caller then runs {@link put}). `prefix` >= 0 is written as a u32 before
-   * the payload (a message's total length).
+   * holds the lock (the caller then runs {@link put}). `prefix` >= 0 goes in the record's second
+   * header word (a message's total length).
    */
   tryPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean, words: Int32Array | null = null): boolean {
     if (!this.#producerLock.tryAcquire()) return false;
@@ -515,7 +515,6 @@ export class Ring {
     return true;
   }
 
-
   /**
    * Waits until a record is there or the writer closed (`poll`); false on timeout. Takes nothing.
    */
@@ -564,8 +563,10 @@ export class Ring {
     const head = i32[HEAD]!; // only consumers write HEAD, and we hold their lock
     if (i32[SEEN_TAIL] === head) {
       // A TAIL this thread loaded in dataOrSpin is a valid cache while it is still ahead of HEAD
-      // (TAIL only grows, and that load synchronized with the puts up to it).
+      // (TAIL only grows, and that load synchronized with the puts up to it). Used once: an old
+      // one could alias a position 2^32 bytes on.
       const hint = this.#tailHint;
+      this.#tailHint = head;
       const ahead = (hint - head) >>> 0;
       i32[SEEN_TAIL] = ahead !== 0 && ahead <= this.capacity ? hint : Atomics.load(i32, TAIL);
       if (i32[SEEN_TAIL] === head) return EMPTY;
@@ -631,9 +632,10 @@ export class Ring {
 
   /**
    * Hands `read` a record's payload that straddles the ring's end, copied into the scratch buffer.
-   * It goes in at `from & 7`, where both pieces keep their alignment mod 8: a copy out of shared
-   * memory between ends that differ there goes byte by byte (V8's relaxed memmove), ~10× slower,
-   * and a 64 KiB message made the reader fall behind once every 16 messages.
+   * It goes in at `from & 7` (0 while payloads are 8-aligned), where both pieces keep their
+   * alignment mod 8: a copy out of shared memory between ends that differ there goes byte by byte
+   * (V8's relaxed memmove, ~7× slower); with 4-byte headers a 64 KiB message made the reader fall
+   * behind once every 16 messages that way.
    */
   #readStraddling<T>(read: Reader<T>, header: number, from: number, n: number): T | typeof KEEP {
     const first = this.capacity - from;
@@ -644,7 +646,6 @@ export class Ring {
     out.set(this.u8.subarray(0, n - first), at + first);
     return read(header, out, at, at + n);
   }
-
 
   // -------------------------------------------------------------------------------------------
   // Closing
