@@ -239,6 +239,7 @@ export class Encoder {
   #lastView: Uint8Array = EMPTY;
   #smallRun = 0;
   #busy = false;
+  #shrink = false;
 
   /**
    * Encodes `value`; returns a view of the internal scratch holding the bytes, valid until the
@@ -253,6 +254,11 @@ export class Encoder {
       throw new Error(`${who === undefined ? 'weft' : String(who)}: encode re-entered from inside the value being encoded`);
     }
     this.#busy = true;
+    if (this.#shrink) {
+      // Deferred from the last encode: its bytes (and words) stayed valid until this call.
+      this.#shrink = false;
+      this.#setBuffer(new Uint8Array(INITIAL_SCRATCH));
+    }
     this.#pos = 0;
     try {
       this.#value(value);
@@ -298,7 +304,7 @@ export class Encoder {
       this.#smallRun = 0;
     } else if (++this.#smallRun >= 64) {
       // The view just returned keeps the big buffer alive for as long as its caller holds it.
-      this.#setBuffer(new Uint8Array(INITIAL_SCRATCH));
+      this.#shrink = true;
       this.#smallRun = 0;
     }
   }

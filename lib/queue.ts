@@ -283,7 +283,11 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** Items put (published) and not yet marked done; never below 0. */
   #unfinished(): number {
-    const n = (ringOf(this).putCount - Atomics.load(this.i32, DONE)) | 0;
+    // DONE first: a taskDone it counts followed its item's put, so putCount read after it counts
+    // that put too (read the other way round, a put and its taskDone both landing in between
+    // would count the taskDone alone, and join could return with an item unfinished).
+    const done = Atomics.load(this.i32, DONE);
+    const n = (ringOf(this).putCount - done) | 0;
     return n > 0 ? n : 0;
   }
 

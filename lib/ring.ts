@@ -40,8 +40,10 @@
  * | 0     | CAPACITY           | creator, once               | no        | data bytes, a power of two          |
  * | 1     | CLOSED             | close                       | no        | bit 0: no more puts; bit 1: reader gone |
  * | 2     | MAXSIZE            | creator, once               | no        | most records at once; 0: no limit   |
- * | 3     | PRODUCERS_WAITING  | producers                   | no        | low 10 bits: producers asleep (or about to be); above: sleeps ever (tickets) |
- * | 4     | CONSUMERS_WAITING  | consumers                   | no        | the same for consumers              |
+ * | 3     | PRODUCERS_WAITING  | producers                   | no        | producers asleep (or about to be)   |
+ * | 4     | CONSUMERS_WAITING  | consumers                   | no        | consumers asleep (or about to be)   |
+ * | 5     | PRODUCER_TICKETS   | producers                   | no        | producers' sleeps ever (wraps)      |
+ * | 6     | CONSUMER_TICKETS   | consumers                   | no        | consumers' sleeps ever (wraps)      |
  * | 16–21 | PRODUCER_LOCK      | producers (see lock.ts)     | yes       | serializes producers                |
  * | 22    | PUT_COUNT          | producers, under their lock | no        | records ever published              |
  * | 23    | SEEN_HEAD          | producers, under their lock | no        | cached HEAD                         |
@@ -75,16 +77,17 @@ const MAXSIZE = 2;
 const PRODUCERS_WAITING = 3;
 const CONSUMERS_WAITING = 4;
 /**
- * A sleeper adds SLEEPER to its side's WAITING word (one more asleep, one more ticket) and takes
- * 1 off when it wakes. The waker keeps the word it saw when it last woke sleepers: the same
- * tickets mean nobody began to sleep since, so that wake-up reached everyone asleep now, and
- * another would be a futex call (~1-2 µs) for each item put while a woken thread is still on its
- * way back (a wake takes 30-100 µs here): thousands of them a second in a one-way stream.
+ * Tickets. A sleeper adds 1 to its side's WAITING count, then 1 to its TICKETS, and takes 1 off
+ * WAITING when it wakes. A waker that finds sleepers reads TICKETS, then WAITING again, and keeps
+ * what it read when it last woke them: the same tickets mean nobody began to sleep since (one
+ * that counted itself but has no ticket yet re-checks the ring after our store), so that wake-up
+ * reached everyone asleep now. Another would be a futex call (~1-2 µs) for each item put while a
+ * woken thread is still on its way back (a wake takes 30-100 µs here): thousands a second in a
+ * one-way stream. (Count first, tickets second, read in the opposite order: a ticket the waker
+ * saw belongs to a sleeper its count saw too.)
  */
-const SLEEPER = 1 + (1 << 10);
-const ASLEEP = (1 << 10) - 1;
-/** The sleepers' count in a WAITING word (for diagnostics and tests). */
-export const WAITING_ASLEEP = ASLEEP;
+const PRODUCER_TICKETS = 5;
+const CONSUMER_TICKETS = 6;
 const PRODUCER_LOCK = LINE;
 const PUT_COUNT = LINE + LOCK_SLOTS;
 const SEEN_HEAD = PUT_COUNT + 1;
@@ -106,8 +109,8 @@ const SPACE_SEQ = HEAD + 1;
 export const RING_HEADER_SLOTS = 5 * LINE;
 /** Slot indices, for diagnostics and tests. */
 export const RING_LAYOUT = {
-  CAPACITY, CLOSED, MAXSIZE, PRODUCERS_WAITING, CONSUMERS_WAITING, PRODUCER_LOCK, TAIL, PUT_COUNT,
-  DATA_SEQ, PREV_PUT, INTENT_TAIL, CONSUMER_LOCK, HEAD, GET_COUNT, SPACE_SEQ, PREV_GET, INTENT_HEAD,
+  CAPACITY, CLOSED, MAXSIZE, PRODUCERS_WAITING, CONSUMERS_WAITING, PRODUCER_TICKETS, CONSUMER_TICKETS, PRODUCER_LOCK, TAIL, PUT_COUNT,
+  DATA_SEQ, PREV_PUT, INTENT_TAIL, CONSUMER_LOCK, HEAD, GET_COUNT, SPACE_SEQ, PREV_GET, INTENT_HEAD, SEEN_HEAD, SEEN_TAIL,
 } as const;
 
 /** CLOSED bits. */
@@ -180,11 +183,14 @@ export class Ring {
   readonly #consumerLock: Lock;
   readonly #producerSpin: SpinPolicy;
   readonly #consumerSpin: SpinPolicy;
-  /** The CONSUMERS_WAITING / PRODUCERS_WAITING words this thread saw when it last woke that side (see SLEEPER). */
+  /** What this thread read when it last woke consumers (their count, tickets) or producers (tickets): see PRODUCER_TICKETS. */
   #wokeConsumers = 0;
-  #wokeProducers = 0;
+  #consumerTickets = -1;
+  #producerTickets = -1;
   /** A TAIL this thread loaded in dataOrSpin for the get under way (see #attemptGet). */
   #tailHint = 0;
+  /** The HEAD dataOrSpin read with #tailHint; -1 (never a HEAD: HEADs are multiples of 8) once used. */
+  #hintHead = -1;
   /** The HEAD a failed put attempt decided "full" on (see #attemptPut). */
   #fullAt = 0;
   /** Scratch for records that straddle the end of the ring. */
@@ -227,7 +233,9 @@ export class Ring {
     const gets = Atomics.load(i32, GET_COUNT);
     // Consumer side likewise: a get killed after its GET_COUNT bump, before its HEAD store.
     const taken = Atomics.load(i32, HEAD) !== i32[INTENT_HEAD] && heldByDead(this.#consumerLock) ? i32[PREV_GET]! : gets;
-    return (this.putCount - taken) | 0;
+    // (Never below 0: a racing reader can see a get's count before the put's it followed.)
+    const n = (this.putCount - taken) | 0;
+    return n > 0 ? n : 0;
   }
 
   /**
@@ -311,7 +319,8 @@ export class Ring {
         spin = false;
         if ((yield spinOnly(i32, HEAD, head, this.#producerSpin)) === CHANGED) continue;
       }
-      Atomics.add(i32, PRODUCERS_WAITING, SLEEPER);
+      Atomics.add(i32, PRODUCERS_WAITING, 1);
+      Atomics.add(i32, PRODUCER_TICKETS, 1);
       let outcome;
       // In ticks: a consumer killed between its HEAD store and its wake-up leaves nobody to wake us.
       const tick = Math.min(deadline, now() + CHECK_MS);
@@ -401,13 +410,17 @@ export class Ring {
 
   /**
    * After a put: wake one sleeping consumer, if any may be asleep, unless the one consumer asleep
-   * is the one this thread's last wake-up was for (the same WAITING word: see SLEEPER).
+   * is the one this thread's last wake-up was for (one asleep then and now, the same tickets: see
+   * PRODUCER_TICKETS).
    */
   #dataArrived(): void {
     const i32 = this.i32;
-    const w = Atomics.load(i32, CONSUMERS_WAITING);
-    if ((w & ASLEEP) === 0 || ((w & ASLEEP) === 1 && w === this.#wokeConsumers)) return;
-    this.#wokeConsumers = w;
+    if (Atomics.load(i32, CONSUMERS_WAITING) === 0) return;
+    const tickets = Atomics.load(i32, CONSUMER_TICKETS);
+    const asleep = Atomics.load(i32, CONSUMERS_WAITING);
+    if (asleep === 0 || (asleep === 1 && this.#wokeConsumers === 1 && tickets === this.#consumerTickets)) return;
+    this.#wokeConsumers = asleep;
+    this.#consumerTickets = tickets;
     Atomics.add(i32, DATA_SEQ, 1);
     wake(i32, DATA_SEQ, 1);
   }
@@ -512,6 +525,7 @@ export class Ring {
       if (tail === head) return false;
     }
     this.#tailHint = tail;
+    this.#hintHead = head;
     return true;
   }
 
@@ -543,7 +557,8 @@ export class Ring {
     const tail = Atomics.load(i32, TAIL);
     if (tail !== Atomics.load(i32, HEAD) || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
     if (spin && (yield spinOnly(i32, TAIL, tail, this.#consumerSpin)) === CHANGED) return CHANGED;
-    Atomics.add(i32, CONSUMERS_WAITING, SLEEPER);
+    Atomics.add(i32, CONSUMERS_WAITING, 1);
+    Atomics.add(i32, CONSUMER_TICKETS, 1);
     try {
       const seq = Atomics.load(i32, DATA_SEQ);
       // Counted before this re-check: a put after it sees us and bumps DATA_SEQ.
@@ -566,9 +581,10 @@ export class Ring {
       // (TAIL only grows, and that load synchronized with the puts up to it). Used once: an old
       // one could alias a position 2^32 bytes on.
       const hint = this.#tailHint;
-      this.#tailHint = head;
+      const fresh = this.#hintHead === head;
+      this.#hintHead = -1;
       const ahead = (hint - head) >>> 0;
-      i32[SEEN_TAIL] = ahead !== 0 && ahead <= this.capacity ? hint : Atomics.load(i32, TAIL);
+      i32[SEEN_TAIL] = fresh && ahead !== 0 && ahead <= this.capacity ? hint : Atomics.load(i32, TAIL);
       if (i32[SEEN_TAIL] === head) return EMPTY;
     }
     const header = this.#u32[(head & this.#mask) >> 2]!;
@@ -591,13 +607,15 @@ export class Ring {
 
   /**
    * After a get: wake sleeping producers, if any may be asleep, unless this thread's last wake-up
-   * (of all of them) came after every one of them began to sleep (the same tickets: see SLEEPER).
+   * (of all of them) came after every one of them began to sleep (the same tickets: see
+   * PRODUCER_TICKETS).
    */
   #spaceFreed(): void {
     const i32 = this.i32;
-    const w = Atomics.load(i32, PRODUCERS_WAITING);
-    if ((w & ASLEEP) === 0 || (w & ~ASLEEP) === (this.#wokeProducers & ~ASLEEP)) return;
-    this.#wokeProducers = w;
+    if (Atomics.load(i32, PRODUCERS_WAITING) === 0) return;
+    const tickets = Atomics.load(i32, PRODUCER_TICKETS);
+    if (tickets === this.#producerTickets) return;
+    this.#producerTickets = tickets;
     Atomics.add(i32, SPACE_SEQ, 1);
     wake(i32, SPACE_SEQ);
   }

@@ -130,6 +130,31 @@ describe('Pipe: single thread', () => {
   });
 });
 
+describe('Pipe: record sizes', () => {
+  test('messages of 0 to 300 bytes through 64- and 128-byte pipes: one record, straddling, streamed (found in review)', async () => {
+    for (const capacity of [64, 128]) {
+      const [a, b] = new Pipe({ capacity });
+      for (let n = 0; n <= 300; n++) {
+        const v = { u: new Uint8Array(n).map((_, i) => (i * 7 + n) & 255), n };
+        const sending = Promise.resolve().then(() => a.sendAsync(v));
+        const got = await b.recvAsync(5_000);
+        await sending;
+        assert.deepEqual(got, v, `capacity ${capacity}, n ${n}`);
+      }
+    }
+  });
+
+  test('a small message right after the encoder gives back a huge scratch arrives whole (found in review)', () => {
+    const [a, b] = new Pipe({ capacity: 1 << 22 });
+    a.send(new Uint8Array(1_500_000));
+    b.recv();
+    for (let i = 0; i < 64; i++) {
+      a.send({ i });
+      assert.deepEqual(b.recv(0), { i }, `message ${i}`);
+    }
+  });
+});
+
 describe('Pipe: across threads', () => {
   test('round trips with a worker, in order', async () => {
     const [mine, theirs] = new Pipe();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ClosedError, JoinableQueue, Queue, QueueEmptyError, QueueFullError, TaskDoneError } from 'weft';
-import { RING_LAYOUT, WAITING_ASLEEP } from '../dist/esm/ring.js';
+import { RING_LAYOUT } from '../dist/esm/ring.js';
 import { QUEUE_LAYOUT } from '../dist/esm/queue.js';
 import { Encoder } from '../dist/esm/codec.js';
 import { awaitAtLeast, control, signal, slot, until } from './helpers/sync.mjs';
@@ -13,9 +13,8 @@ const STRESS = Number(process.env.WEFT_STRESS ?? 1);
 after(terminateAll);
 
 const ringSlot = (q, index) => slot(q, QUEUE_LAYOUT.RING_AT + index);
-// (The low bits of a WAITING word count the sleepers; the rest are tickets, ring.ts.)
-const sleepingConsumers = (q) => ringSlot(q, RING_LAYOUT.CONSUMERS_WAITING) & WAITING_ASLEEP;
-const sleepingProducers = (q) => ringSlot(q, RING_LAYOUT.PRODUCERS_WAITING) & WAITING_ASLEEP;
+const sleepingConsumers = (q) => ringSlot(q, RING_LAYOUT.CONSUMERS_WAITING);
+const sleepingProducers = (q) => ringSlot(q, RING_LAYOUT.PRODUCERS_WAITING);
 
 describe('Queue: single thread', () => {
   test('FIFO, size, empty, full, nowait forms', () => {
@@ -207,55 +206,112 @@ describe('JoinableQueue', () => {
   });
 });
 
+describe('Queue: positions and scratch buffers', () => {
+  const ringOf = (q) => new Int32Array(q.buffer, q.byteOffset + QUEUE_LAYOUT.RING_AT * 4, RING_LAYOUT.SPACE_SEQ + 1);
+  /** The state after `p` bytes of traffic through an empty ring (every position and cache at p). */
+  const setPositions = (q, p) => {
+    const r = ringOf(q);
+    for (const s of ['TAIL', 'HEAD', 'SEEN_TAIL', 'SEEN_HEAD', 'INTENT_TAIL', 'INTENT_HEAD']) Atomics.store(r, RING_LAYOUT[s], p | 0);
+  };
+
+  test('a small item right after the encoder gives back a huge scratch is stored whole (found in review)', () => {
+    const q = new Queue({ capacity: 1 << 22 });
+    q.put(new Uint8Array(1_500_000)); // the encoder's scratch grows past its shrink threshold
+    q.get(0);
+    for (let i = 0; i < 64; i++) q.put({ i, s: 'hello' }); // after 64 small ones it shrinks
+    for (let i = 0; i < 64; i++) assert.deepEqual(q.get(0), { i, s: 'hello' }, `item ${i}`);
+  });
+
+  test('near the 2^32 wrap of the positions, a consumer that never looked (or looked 4 GiB ago) finds the empty ring empty (found in review)', () => {
+    const fresh = new Queue({ capacity: 64 });
+    setPositions(fresh, 2 ** 32 - 128);
+    for (const v of 'abcd') { fresh.put(v); assert.equal(fresh.get(0), v); } // HEAD 2^32 - 64, empty
+    const other = Queue.from(structuredClone(fresh)); // another thread's view: a hint never loaded
+    assert.throws(() => other.get(0), QueueEmptyError);
+
+    const q = new Queue({ capacity: 64 });
+    const mine = Queue.from(structuredClone(q));
+    q.put('x');
+    assert.equal(mine.get(0), 'x');
+    setPositions(q, 2 ** 32 - 96); // other consumers moved ~4 GiB meanwhile
+    for (const v of 'abcd') { q.put(v); assert.equal(q.get(0), v); }
+    assert.throws(() => mine.get(0), QueueEmptyError);
+    q.put('y');
+    assert.equal(mine.get(0), 'y', 'and gets what comes next');
+  });
+});
+
 describe('Queue: waking sleepers', () => {
-  // White box (ring.ts, SLEEPER): a WAITING word counts sleepers in its low bits and sleeps ever
-  // above them; a put wakes a consumer unless the one asleep is the one its last wake-up was for.
-  const SLEEPER = WAITING_ASLEEP + 2;
+  // White box (ring.ts, PRODUCER_TICKETS): a sleeper adds 1 to its side's WAITING count and 1 to
+  // its TICKETS; a put wakes a consumer unless the one asleep is the one its last wake-up was for.
   const at = (index) => QUEUE_LAYOUT.RING_AT + index;
-  const word = (q, index) => new Int32Array(q.buffer, q.byteOffset, at(index) + 1);
+  const words = (q) => new Int32Array(q.buffer, q.byteOffset, at(RING_LAYOUT.SPACE_SEQ) + 1);
+  /** As a thread going to sleep on `side` does (without sleeping). */
+  const sleeps = (i32, side, n = 1) => {
+    Atomics.add(i32, at(RING_LAYOUT[`${side}S_WAITING`]), n);
+    Atomics.add(i32, at(RING_LAYOUT[`${side}_TICKETS`]), n);
+  };
+  const wakes = (i32, side, n = 1) => Atomics.sub(i32, at(RING_LAYOUT[`${side}S_WAITING`]), n);
 
   test('one consumer asleep is woken once, not at every put; a new sleeper is woken again', () => {
     const q = new Queue();
-    const i32 = word(q, RING_LAYOUT.DATA_SEQ);
+    const i32 = words(q);
     const seq = () => Atomics.load(i32, at(RING_LAYOUT.DATA_SEQ));
-    Atomics.add(i32, at(RING_LAYOUT.CONSUMERS_WAITING), SLEEPER); // as a consumer going to sleep does
+    sleeps(i32, 'CONSUMER');
     const s0 = seq();
     q.put(1);
     assert.equal(seq(), s0 + 1, 'the first put wakes the sleeper');
     q.put(2);
     q.put(3);
     assert.equal(seq(), s0 + 1, 'puts while that wake-up is on its way do not wake it again');
-    Atomics.sub(i32, at(RING_LAYOUT.CONSUMERS_WAITING), 1); // it woke
-    Atomics.add(i32, at(RING_LAYOUT.CONSUMERS_WAITING), SLEEPER); // and went back to sleep
+    wakes(i32, 'CONSUMER');
+    sleeps(i32, 'CONSUMER'); // it woke and went back to sleep
     q.put(4);
     assert.equal(seq(), s0 + 2, 'a sleeper that began to sleep after the last wake-up is woken');
-    Atomics.add(i32, at(RING_LAYOUT.CONSUMERS_WAITING), SLEEPER); // a second one
+    sleeps(i32, 'CONSUMER'); // a second one
     q.put(5);
     q.put(6);
     assert.equal(seq(), s0 + 4, 'with two asleep, every put wakes one');
-    Atomics.sub(i32, at(RING_LAYOUT.CONSUMERS_WAITING), 2);
+    wakes(i32, 'CONSUMER');
     q.put(7);
-    assert.equal(seq(), s0 + 4, 'nobody asleep: no wake-up');
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(() => q.get(0)), [1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(seq(), s0 + 5, 'one asleep, but two were at the last wake-up (which may have reached the other): woken');
+    q.put(8);
+    assert.equal(seq(), s0 + 5, 'then that wake-up was for the one asleep now');
+    wakes(i32, 'CONSUMER');
+    q.put(9);
+    assert.equal(seq(), s0 + 5, 'nobody asleep: no wake-up');
+    assert.deepEqual(Array.from({ length: 9 }, () => q.get(0)), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test('1024 and more sleepers are counted (no wrap of a narrow count)', () => {
+    const q = new Queue();
+    const i32 = words(q);
+    const seq = () => Atomics.load(i32, at(RING_LAYOUT.DATA_SEQ));
+    sleeps(i32, 'CONSUMER', 1024);
+    const s0 = seq();
+    q.put(1);
+    q.put(2);
+    assert.equal(seq(), s0 + 2, 'each put wakes one of them');
+    wakes(i32, 'CONSUMER', 1024);
   });
 
   test('producers asleep are woken once by a get, again once one more began to sleep', () => {
     const q = new Queue({ maxsize: 8 });
     for (let i = 0; i < 8; i++) q.put(i);
-    const i32 = word(q, RING_LAYOUT.SPACE_SEQ);
+    const i32 = words(q);
     const seq = () => Atomics.load(i32, at(RING_LAYOUT.SPACE_SEQ));
-    Atomics.add(i32, at(RING_LAYOUT.PRODUCERS_WAITING), 2 * SLEEPER); // two producers asleep
+    sleeps(i32, 'PRODUCER', 2);
     const s0 = seq();
     q.get(0);
     assert.equal(seq(), s0 + 1, 'one wake-up for all of them');
     q.get(0);
-    Atomics.sub(i32, at(RING_LAYOUT.PRODUCERS_WAITING), 1); // one of them woke
+    wakes(i32, 'PRODUCER'); // one of them woke
     q.get(0);
     assert.equal(seq(), s0 + 1, 'no new sleeper since: no more wake-ups');
-    Atomics.add(i32, at(RING_LAYOUT.PRODUCERS_WAITING), SLEEPER);
+    sleeps(i32, 'PRODUCER');
     q.get(0);
     assert.equal(seq(), s0 + 2, 'a new sleeper: woken');
-    Atomics.sub(i32, at(RING_LAYOUT.PRODUCERS_WAITING), 2);
+    wakes(i32, 'PRODUCER', 2);
   });
 });
 
@@ -264,12 +320,12 @@ describe('Queue: across threads', () => {
     const q = new Queue({ maxsize: 1 });
     const ctl = control();
     const w = spawn(({ data, h }) => {
-      h.spinUntil(() => (h.slot(data.q, data.at) & data.asleep) > 0, 10_000, 'main to sleep in get()');
+      h.spinUntil(() => h.slot(data.q, data.at) > 0, 10_000, 'main to sleep in get()');
       data.q.put('from worker');
       h.awaitAtLeast(data.ctl, 0, 1, 10_000, 'main to take it'); // else we could get our own item
-      h.spinUntil(() => (h.slot(data.q, data.producersAt) & data.asleep) > 0, 10_000, 'main to sleep in putAsync()');
+      h.spinUntil(() => h.slot(data.q, data.producersAt) > 0, 10_000, 'main to sleep in putAsync()');
       return data.q.get(20_000);
-    }, { q, ctl, at: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.CONSUMERS_WAITING, producersAt: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING, asleep: WAITING_ASLEEP });
+    }, { q, ctl, at: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.CONSUMERS_WAITING, producersAt: QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING });
     assert.equal(q.get(20_000), 'from worker');
     q.put('first');
     signal(ctl, 0);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Queue } from 'weft';
 import { QUEUE_LAYOUT } from '../../dist/esm/queue.js';
-import { RING_LAYOUT, WAITING_ASLEEP } from '../../dist/esm/ring.js';
+import { RING_LAYOUT } from '../../dist/esm/ring.js';
 import { slot, until } from '../helpers/sync.mjs';
 import { spawn, terminateAll } from '../helpers/workers.mjs';
 
@@ -17,7 +17,7 @@ const LIMIT = { timeout: 20_000 };
 after(terminateAll);
 
 /** Producers parked in `put` right now (the ring's waiter count). */
-const parkedProducers = (q) => slot(q, QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING) & WAITING_ASLEEP;
+const parkedProducers = (q) => slot(q, QUEUE_LAYOUT.RING_AT + RING_LAYOUT.PRODUCERS_WAITING);
 
 /** Worker: puts 0…n-1 (each put bounded by data.ms, or unbounded); says how far it got. */
 const producer = ({ data }) => {
