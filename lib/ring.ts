@@ -77,14 +77,22 @@ const MAXSIZE = 2;
 const PRODUCERS_WAITING = 3;
 const CONSUMERS_WAITING = 4;
 /**
- * Tickets. A sleeper adds 1 to its side's WAITING count, then 1 to its TICKETS, and takes 1 off
- * WAITING when it wakes. A waker that finds sleepers reads TICKETS, then WAITING again, and keeps
- * what it read when it last woke them: the same tickets mean nobody began to sleep since (one
- * that counted itself but has no ticket yet re-checks the ring after our store), so that wake-up
- * reached everyone asleep now. Another would be a futex call (~1-2 µs) for each item put while a
+ * Tickets. A sleeper adds 1 to its side's WAITING count, loads the SEQ word it will sleep on,
+ * then adds 1 to its TICKETS, re-checks the ring and sleeps; it takes 1 off WAITING when it wakes.
+ * A waker that finds sleepers reads TICKETS, then WAITING again, and keeps what it read when it
+ * last woke them. The same tickets mean nobody began to sleep since, so that wake-up reached
+ * everyone asleep now, and another would be a futex call (~1-2 µs) for each item put while a
  * woken thread is still on its way back (a wake takes 30-100 µs here): thousands a second in a
- * one-way stream. (Count first, tickets second, read in the opposite order: a ticket the waker
- * saw belongs to a sleeper its count saw too.)
+ * one-way stream. Why the order:
+ * - a ticket the waker saw was taken after its sleeper loaded SEQ, so before the waker's bump:
+ *   that sleeper's wait returns 'not-equal' or is queued when the notify comes (a ticket taken
+ *   before the SEQ load could belong to a sleeper that read the bumped SEQ and slept on it);
+ * - its count was added before its ticket, and the waker reads WAITING after TICKETS, so the
+ *   count it keeps includes that sleeper: "one asleep then and now, same tickets" means the one
+ *   now is the one that wake-up went to;
+ * - a sleeper counted but without a ticket yet re-checks the ring after the waker's store.
+ * (Both found in review: counts and tickets once shared a word, which wrapped at 1024 sleepers,
+ * and the ticket once came before the SEQ load.)
  */
 const PRODUCER_TICKETS = 5;
 const CONSUMER_TICKETS = 6;
@@ -320,12 +328,12 @@ export class Ring {
         if ((yield spinOnly(i32, HEAD, head, this.#producerSpin)) === CHANGED) continue;
       }
       Atomics.add(i32, PRODUCERS_WAITING, 1);
-      Atomics.add(i32, PRODUCER_TICKETS, 1);
       let outcome;
       // In ticks: a consumer killed between its HEAD store and its wake-up leaves nobody to wake us.
       const tick = Math.min(deadline, now() + CHECK_MS);
       try {
         const seq = Atomics.load(i32, SPACE_SEQ);
+        Atomics.add(i32, PRODUCER_TICKETS, 1); // after the SEQ load: see PRODUCER_TICKETS
         if (Atomics.load(i32, HEAD) !== head || (Atomics.load(i32, CLOSED) & closedBits) !== 0) continue;
         outcome = yield sleep(i32, SPACE_SEQ, seq, tick, this.#producerSpin);
       } finally {
@@ -558,9 +566,9 @@ export class Ring {
     if (tail !== Atomics.load(i32, HEAD) || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
     if (spin && (yield spinOnly(i32, TAIL, tail, this.#consumerSpin)) === CHANGED) return CHANGED;
     Atomics.add(i32, CONSUMERS_WAITING, 1);
-    Atomics.add(i32, CONSUMER_TICKETS, 1);
     try {
       const seq = Atomics.load(i32, DATA_SEQ);
+      Atomics.add(i32, CONSUMER_TICKETS, 1); // after the SEQ load: see PRODUCER_TICKETS
       // Counted before this re-check: a put after it sees us and bumps DATA_SEQ.
       if (Atomics.load(i32, TAIL) !== tail || (Atomics.load(i32, CLOSED) & CLOSED_WRITE)) return CHANGED;
       // In ticks: a producer killed between its TAIL store and its wake-up leaves nobody to wake us.
