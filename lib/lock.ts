@@ -333,7 +333,7 @@ export abstract class OwnedLock {
   static {
     releaseAll = (lock) => {
       const i32 = lock.#i32;
-      if (!lock.#ownsWord(Atomics.load(i32, STATE))) throw lock.#notHeld();
+      if (!lock.#ownsWord(i32[STATE]!)) throw lock.#notHeld(); // (a plain read suffices: see ownedByMe)
       const depth = lock.#reentrant ? i32[DEPTH]! : 1;
       if (lock.#reentrant) i32[DEPTH] = 1;
       lock.release();
@@ -348,7 +348,9 @@ export abstract class OwnedLock {
       }
       if (lock.#reentrant) i32[DEPTH] = saved;
     };
-    ownedByMe = (lock) => lock.#ownsWord(Atomics.load(lock.#i32, STATE));
+    // A plain read: while this thread holds the lock every value STATE takes names it (others
+    // only add CONTENDED), and once it released the lock it reads its own release or later.
+    ownedByMe = (lock) => lock.#ownsWord(lock.#i32[STATE]!);
     heldByDead = (lock) => {
       const w = Atomics.load(lock.#i32, STATE);
       return w !== 0 && isDead(w >> 1);
