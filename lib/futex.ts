@@ -146,6 +146,23 @@ export function spinFor(i32: Int32Array, index: number, expected: number, policy
   return n < budget ? spun(policy, budget, n, v) : expected;
 }
 
+/**
+ * Spins until `test()` is true, within the policy's budget (each call counts as one load), for
+ * a wait on several words at once (a pool's result rings). No spinner count: for a policy of
+ * one thread's own. Returns false if the budget ran out (or spinning is off).
+ */
+export function spinUntil(test: () => boolean, policy: SpinPolicy): boolean {
+  if (NO_SPIN || MAX_SPINNERS === 0) return test();
+  const budget = policy.budget;
+  for (let n = 0; n < budget; n++) {
+    if (test()) {
+      spun(policy, budget, n, 0);
+      return true;
+    }
+  }
+  return false;
+}
+
 /** A spin saw `v` after `n` loads: move the budget a step towards 2n (never below the floor). */
 function spun(policy: SpinPolicy, budget: number, n: number, v: number): number {
   const target = Math.max(policy.floor, 2 * n);

@@ -20,8 +20,9 @@
  *   synchronously (`receiveMessageOnPort`) when the ring says so; results likewise.
  * - One "pump" (an async loop on the pool's thread) drains every result ring, settles promises and
  *   refills the task rings. When nothing is ready it spins briefly (a tiny task's result usually
- *   lands within microseconds; an `Atomics.waitAsync` wake costs far more), then sleeps on the
- *   pool-wide RESULT_SEQ word, which workers bump only while the pump says it sleeps.
+ *   lands within microseconds; an `Atomics.waitAsync` wake costs far more) on the result rings
+ *   themselves, then sleeps on the pool-wide RESULT_SEQ word, which workers bump only while the
+ *   pump says it sleeps (so a result delivered during the spin costs its worker no notify call).
  * - A worker that dies (exit, uncaught error, termination) is handled on its 'exit' event: its
  *   results are drained first; the task whose id it left in STARTED is rejected with
  *   `WorkerCrashedError`; every other task in its ring had not started and is re-queued in order;
@@ -33,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { decode, Encoder } from './codec.js';
 import { ClosedError, TimeoutError, WeftError, WorkerCrashedError } from './errors.js';
-import { HAND_OFF_SPIN, learn, parkAsync, parkSync, spinWhile, SpinPolicy, wake } from './futex.js';
+import { HAND_OFF_SPIN, learn, parkAsync, parkSync, spinUntil, SpinPolicy, wake } from './futex.js';
 import { now } from './host.js';
 import { describe } from './layout.js';
 import { revive } from './revive.js';
@@ -161,6 +162,9 @@ export class Pool {
   readonly #maxTasks: number;
   readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL.SLOTS * 4));
   readonly #spin = new SpinPolicy(new Int32Array(new SharedArrayBuffer(4)), 0, HAND_OFF_SPIN);
+  /** RESULT_SEQ when the pump began to wait, for #resultOrBump. */
+  #seq = 0;
+  readonly #resultOrBump = (): boolean => this.#anyResult() || Atomics.load(this.#control, CONTROL.RESULT_SEQ) !== this.#seq;
   readonly #encoder = new Encoder();
   readonly #slots = new Set<Slot>();
   readonly #queue = new Fifo<Task>();
@@ -492,15 +496,22 @@ export class Pool {
       while (this.#byId.size > 0 && !this.#terminated) {
         this.#dispatch();
         if (this.#drain() > 0) continue;
-        Atomics.store(c, CONTROL.MAIN_WAITING, 1);
-        const seq = Atomics.load(c, CONTROL.RESULT_SEQ);
-        if (!this.#anyResult() && !spinWhile(c, CONTROL.RESULT_SEQ, seq, this.#spin) && !this.#anyResult()) {
-          const t0 = now();
-          const r = parkAsync(c, CONTROL.RESULT_SEQ, seq, Infinity);
-          if (typeof r !== 'number') await r;
-          learn(this.#spin, now() - t0); // a result that came soon after parking: spin longer next time
+        // Spin on the result rings themselves (and RESULT_SEQ, which a dying worker bumps) with
+        // MAIN_WAITING still 0, so a worker delivering a result meanwhile makes no bump and no
+        // notify call; only then say so and sleep (the Dekker pair: workers store TAIL, then
+        // read MAIN_WAITING; we store MAIN_WAITING, then look at the rings).
+        this.#seq = Atomics.load(c, CONTROL.RESULT_SEQ);
+        if (!this.#anyResult() && !spinUntil(this.#resultOrBump, this.#spin)) {
+          Atomics.store(c, CONTROL.MAIN_WAITING, 1);
+          const seq = Atomics.load(c, CONTROL.RESULT_SEQ);
+          if (!this.#anyResult()) {
+            const t0 = now();
+            const r = parkAsync(c, CONTROL.RESULT_SEQ, seq, Infinity);
+            if (typeof r !== 'number') await r;
+            learn(this.#spin, now() - t0); // a result that came soon after parking: spin longer next time
+          }
+          Atomics.store(c, CONTROL.MAIN_WAITING, 0);
         }
-        Atomics.store(c, CONTROL.MAIN_WAITING, 0);
         // Let timers, aborts and 'exit' events of this thread run between rounds.
         await undefined;
       }
@@ -605,7 +616,8 @@ export class Pool {
   }
 
   #anyResult(): boolean {
-    for (const s of this.#slots) if (s.results.readable(false)) return true;
+    // (dataOrSpin(false): plain reads of the ring's cached positions, one Atomics call at most.)
+    for (const s of this.#slots) if (s.results.dataOrSpin(false)) return true;
     return false;
   }
 
@@ -618,6 +630,7 @@ export class Pool {
   #drainSlot(slot: Slot): number {
     let n = 0;
     for (;;) {
+      if (!slot.results.dataOrSpin(false)) return n; // (cheaper than a tryGet that finds nothing)
       const r = slot.results.tryGet(readResult);
       if (r === EMPTY) return n;
       n++;
