@@ -585,9 +585,9 @@ export class Ring {
     const i32 = this.i32;
     const head = i32[HEAD]!; // only consumers write HEAD, and we hold their lock
     if (i32[SEEN_TAIL] === head) {
-      // A TAIL this thread loaded in dataOrSpin is a valid cache while it is still ahead of HEAD
-      // (TAIL only grows, and that load synchronized with the puts up to it). Used once: an old
-      // one could alias a position 2^32 bytes on.
+      // A TAIL that this get's dataOrSpin loaded, at this same HEAD, is a valid cache while it is
+      // ahead of HEAD (TAIL only grows, and that load synchronized with the puts up to it). Only
+      // then: an older hint could alias a position 2^32 bytes on (found in review).
       const hint = this.#tailHint;
       const fresh = this.#hintHead === head;
       this.#hintHead = -1;
