@@ -222,6 +222,55 @@ class Uncloneable {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+/**
+ * Encodes the string `s`, as a whole value, straight into `target` at `at` (a channel's ring: no
+ * scratch, no copy), in the same format `Encoder` writes; `target` must have `stringRoom(s)`
+ * bytes there. Returns the bytes written, or -1 where it declines (a string `Encoder` writes as
+ * UTF-16, or one too long for the native writer): the caller then encodes it the usual way. The
+ * bytes it may have written by then are left as garbage for the caller to ignore.
+ */
+export function encodeStringInto(s: string, target: Uint8Array, at: number): number {
+  const n = s.length;
+  if (n <= SHORT_ENCODE) {
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return -1; // short non-ASCII: UTF-16, as Encoder #string
+      target[at + 1 + i] = c;
+    }
+    target[at] = FIXASCII | n;
+    return 1 + n;
+  }
+  if (utf8Write === null || n > NATIVE_WRITE) return -1;
+  const head = n < 64 ? 1 : 5;
+  const written = utf8Write.call(target, s, at + head, 3 * n);
+  if (written === n) {
+    // As many bytes as code units: all ASCII (as Encoder #longString decides).
+    if (n < 64) {
+      target[at] = FIXASCII | n;
+    } else {
+      target[at] = ASCII;
+      putU32(target, at + 1, n);
+    }
+    return head + n;
+  }
+  if (n < 64 || !isWellFormed(s)) return -1; // UTF-16, as Encoder #longString
+  target[at] = UTF8;
+  putU32(target, at + 1, written);
+  return 5 + written;
+}
+
+/** The most bytes {@link encodeStringInto} writes for `s`. */
+export function stringRoom(s: string): number {
+  return 5 + 3 * s.length;
+}
+
+function putU32(b: Uint8Array, at: number, n: number): void {
+  b[at] = n;
+  b[at + 1] = n >>> 8;
+  b[at + 2] = n >>> 16;
+  b[at + 3] = n >>> 24;
+}
+
 /** Reusable encoder: one per channel end per thread; its scratch buffer grows as needed and is reused. */
 export class Encoder {
   #buf: Uint8Array = new Uint8Array(INITIAL_SCRATCH);

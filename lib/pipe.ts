@@ -37,7 +37,7 @@ import { checkTimeout, deadlineOf, runAsync, runSync, type Machine } from './fut
 import { attach, describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, KEEP, LENGTH_MASK, lockDeadline, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS,
+  EMPTY, FLAG_FIRST, FLAG_MORE, FLAG_RAW, KEEP, LENGTH_MASK, lockDeadline, MAX_CAPACITY, PLACED, recordBytes, Ring, RING_HEADER_SLOTS,
   ringBytes, ringCapacity, untilClosed, untilClosedAsync, CLOSED_READ, CLOSED_WRITE,
 } from './ring.js';
 
@@ -166,6 +166,7 @@ export class Connection<T = unknown> {
 
   /** Sends `value` (any structured-cloneable value) to the other end; waits while the pipe is full. */
   send(value: T): void {
+    if (typeof value === 'string' && this.#writable('send').tryPutString(value, true) === PLACED) return; // (straight into the ring)
     const bytes = this.#encode(value, 'send');
     const out = this.#writable('send');
     if (recordBytes(bytes.length) <= out.capacity && out.tryPut(bytes, FLAG_FIRST, bytes.length, true, this.#encoder.words)) return;

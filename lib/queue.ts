@@ -34,7 +34,7 @@ import { now } from './host.js';
 import { describe, label, LINE } from './layout.js';
 import { defineHandle, fromClone, openBlock, type CommonOptions } from './primitive.js';
 import {
-  EMPTY, MAX_CAPACITY, recordBytes, Ring, RING_HEADER_SLOTS, ringBytes, ringCapacity, untilClosed,
+  EMPTY, MAX_CAPACITY, PLACED, recordBytes, Ring, RING_HEADER_SLOTS, ringBytes, ringCapacity, untilClosed,
   untilClosedAsync, CLOSED_WRITE,
 } from './ring.js';
 import { CHECK_MS } from './registry.js';
@@ -111,6 +111,8 @@ export class Queue<T = unknown> {
    */
   put(item: T, timeout?: number): void {
     checkTimeout(timeout, this, 'put');
+    // A string goes straight into the ring when it fits at once (no scratch, no copy).
+    if (typeof item === 'string' && this.#ring.tryPutString(item, false) === PLACED) return;
     const bytes = this.#encode(item, 'put');
     const words = this.#encoder.words;
     if (this.#ring.tryPut(bytes, 0, -1, false, words)) return;
@@ -130,6 +132,7 @@ export class Queue<T = unknown> {
   /** As `put`, without blocking the event loop. */
   async putAsync(item: T, timeout?: number): Promise<void> {
     checkTimeout(timeout, this, 'putAsync');
+    if (typeof item === 'string' && this.#ring.tryPutString(item, false) === PLACED) return;
     const bytes = this.#encode(item, 'putAsync');
     if (this.#ring.tryPut(bytes, 0, -1, false, this.#encoder.words)) return;
     // The encoder's scratch is reused by the next encode: an async put keeps its own copy.

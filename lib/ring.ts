@@ -64,6 +64,7 @@
  * Invariants: 0 <= TAIL - HEAD <= CAPACITY (as unsigned 32-bit differences); every record
  * between HEAD and TAIL is complete.
  */
+import { encodeStringInto, stringRoom } from './codec.js';
 import { ClosedError } from './errors.js';
 import { runSync, sleep, SpinPolicy, spinFor, spinOnly, wake, CHANGED, TIMED_OUT, type Machine, type Outcome } from './futex.js';
 import { now } from './host.js';
@@ -133,6 +134,10 @@ export const LENGTH_MASK = (1 << 29) - 1;
 const HEADER_BYTES = 8;
 /** Payloads up to this many bytes are copied a word at a time when the caller has them as words (longer: TypedArray.set). */
 const WORD_COPY = 512;
+/** tryPutString's answers. */
+export const PLACED = 1;
+export const NO_ROOM = -1;
+export const DECLINED = -2;
 
 export const MIN_CAPACITY = 64;
 export const MAX_CAPACITY = 1 << 30;
@@ -345,39 +350,11 @@ export class Ring {
 
   /** With the producer lock held: places the record if it fits; false if the ring is full. */
   #attemptPut(payload: Uint8Array, flags: number, prefix: number, readerMatters: boolean, words: Int32Array | null): boolean {
-    const i32 = this.i32;
     this.#checkWritable(readerMatters);
-    const length = payload.length;
-    const need = recordBytes(length);
-    const tail = i32[TAIL]!; // only producers write TAIL, and we hold their lock
-    // Space, from the cached HEAD first; the real one only when the cache says full. On failure,
-    // #fullAt keeps the HEAD the decision was made on: the waiter must compare against that very
-    // value (a HEAD read after the failure could already include the get that made room, whose
-    // wake-up went to nobody, and the producer would sleep with room in the ring).
-    if (this.capacity - ((tail - i32[SEEN_HEAD]!) >>> 0) < need) {
-      const head = Atomics.load(i32, HEAD);
-      i32[SEEN_HEAD] = head;
-      if (this.capacity - ((tail - head) >>> 0) < need) {
-        this.#fullAt = head;
-        return false;
-      }
-    }
-    const limit = i32[MAXSIZE]!;
-    if (limit !== 0 && ((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
-      // HEAD before GET_COUNT: a get that lands after this read of HEAD moves HEAD past it.
-      const head = Atomics.load(i32, HEAD);
-      i32[SEEN_GET_COUNT] = Atomics.load(i32, GET_COUNT);
-      if (((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
-        this.#fullAt = head;
-        return false;
-      }
-    }
-    // (at is 8-aligned and at most capacity - 8: both header words lie before the ring's end.)
-    const at = tail & this.#mask;
-    this.#u32[at >> 2] = (length | flags) >>> 0;
-    this.#u32[(at >> 2) + 1] = prefix >= 0 ? prefix : 0;
-    const from = (at + HEADER_BYTES) & this.#mask;
-    const n = length;
+    const n = payload.length;
+    const tail = this.#reserve(recordBytes(n));
+    if (tail === NO_ROOM) return false;
+    const from = this.#header(tail, n, flags, prefix);
     const first = this.capacity - from;
     if (words !== null && n <= WORD_COPY) {
       // A word at a time (from and first are multiples of 8; the last word's extra bytes land in
@@ -403,6 +380,88 @@ export class Ring {
       this.u8.set(payload.subarray(0, first), from);
       this.u8.set(payload.subarray(first), 0);
     }
+    this.#commit(tail, recordBytes(n));
+    return true;
+  }
+
+  /**
+   * A string item encoded straight into the ring (codec.ts encodeStringInto: no scratch, no
+   * copy), without waiting: PLACED; NO_ROOM if the ring is full for its worst case or another
+   * producer holds the lock; DECLINED where it must go the usual way (its worst case would
+   * straddle the ring's end, or the codec declines it). Nothing is published unless PLACED.
+   * With `message`, the record is a whole Pipe message (FLAG_FIRST, its length as the prefix, and
+   * the reader's close matters).
+   */
+  tryPutString(s: string, message: boolean): number {
+    if (!this.#producerLock.tryAcquire()) return NO_ROOM;
+    let r: number;
+    try {
+      r = this.#attemptPutString(s, message);
+    } finally {
+      this.#producerLock.release();
+    }
+    if (r === PLACED) this.#dataArrived();
+    return r;
+  }
+
+  #attemptPutString(s: string, message: boolean): number {
+    this.#checkWritable(message);
+    const room = stringRoom(s);
+    const tail = this.#reserve(recordBytes(room));
+    if (tail === NO_ROOM) return NO_ROOM;
+    const from = (tail + HEADER_BYTES) & this.#mask;
+    if (from + room > this.capacity) return DECLINED;
+    const n = encodeStringInto(s, this.u8, from);
+    if (n < 0) return DECLINED;
+    if (message) this.#header(tail, n, FLAG_FIRST, n);
+    else this.#header(tail, n, 0, -1);
+    this.#commit(tail, recordBytes(n));
+    return PLACED;
+  }
+
+  /**
+   * With the producer lock held: TAIL if a record of `need` bytes fits now, else NO_ROOM. Space
+   * comes from the cached HEAD first; the real one only when the cache says full. On failure,
+   * #fullAt keeps the HEAD the decision was made on: the waiter must compare against that very
+   * value (a HEAD read after the failure could already include the get that made room, whose
+   * wake-up went to nobody, and the producer would sleep with room in the ring).
+   */
+  #reserve(need: number): number {
+    const i32 = this.i32;
+    const tail = i32[TAIL]!; // only producers write TAIL, and we hold their lock
+    if (this.capacity - ((tail - i32[SEEN_HEAD]!) >>> 0) < need) {
+      const head = Atomics.load(i32, HEAD);
+      i32[SEEN_HEAD] = head;
+      if (this.capacity - ((tail - head) >>> 0) < need) {
+        this.#fullAt = head;
+        return NO_ROOM;
+      }
+    }
+    const limit = i32[MAXSIZE]!;
+    if (limit !== 0 && ((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
+      // HEAD before GET_COUNT: a get that lands after this read of HEAD moves HEAD past it.
+      const head = Atomics.load(i32, HEAD);
+      i32[SEEN_GET_COUNT] = Atomics.load(i32, GET_COUNT);
+      if (((i32[PUT_COUNT]! - i32[SEEN_GET_COUNT]!) | 0) >= limit) {
+        this.#fullAt = head;
+        return NO_ROOM;
+      }
+    }
+    return tail;
+  }
+
+  /** Writes a record's two header words at `tail`; returns where its payload starts. */
+  #header(tail: number, length: number, flags: number, prefix: number): number {
+    // (tail is 8-aligned and masked at most capacity - 8: both words lie before the ring's end.)
+    const at = tail & this.#mask;
+    this.#u32[at >> 2] = (length | flags) >>> 0;
+    this.#u32[(at >> 2) + 1] = prefix >= 0 ? prefix : 0;
+    return (at + HEADER_BYTES) & this.#mask;
+  }
+
+  /** Publishes the record of `need` bytes written at `tail` (producer lock held). */
+  #commit(tail: number, need: number): void {
+    const i32 = this.i32;
     // A put killed from here on is undone or completed by the next producer (#recoverProducer):
     // the intent first, then PUT_COUNT, then TAIL, the one store that commits the put.
     // PUT_COUNT is a plain store: TAIL's store publishes it with the record (each Atomics call
@@ -413,7 +472,6 @@ export class Ring {
     i32[PUT_COUNT] = (count + 1) | 0;
     // Ordering: the record's bytes and PUT_COUNT are written before TAIL publishes them.
     Atomics.store(i32, TAIL, (tail + need) | 0);
-    return true;
   }
 
   /**

@@ -2,7 +2,7 @@
 // with per-item counts and per-producer order, and ring wrap-around with variable sizes.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { ClosedError, JoinableQueue, Queue, QueueEmptyError, QueueFullError, TaskDoneError } from 'weft';
+import { ClosedError, JoinableQueue, Pipe, Queue, QueueEmptyError, QueueFullError, TaskDoneError } from 'weft';
 import { RING_LAYOUT } from '../dist/esm/ring.js';
 import { QUEUE_LAYOUT } from '../dist/esm/queue.js';
 import { Encoder } from '../dist/esm/codec.js';
@@ -238,6 +238,39 @@ describe('Queue: positions and scratch buffers', () => {
     assert.throws(() => mine.get(0), QueueEmptyError);
     q.put('y');
     assert.equal(mine.get(0), 'y', 'and gets what comes next');
+  });
+});
+
+describe('Queue and Pipe: strings encoded straight into the ring', () => {
+  // Every kind of string the codec writes: short and long ASCII, short non-ASCII (UTF-16, so the
+  // ring declines and the encoder writes it), long well-formed UTF-8, lone surrogates (UTF-16),
+  // past the native writer's limit, empty; through a small ring so that some would straddle its end.
+  const strings = ['', 'a', 'x'.repeat(40), 'y'.repeat(41), 'z'.repeat(63), 'w'.repeat(64), 'é', 'naïve café', '日本語'.repeat(30),
+    '\ud800', 'a\udc00b'.repeat(30), 'emoji 😀'.repeat(20), 'q'.repeat(4097), 'é'.repeat(5000)];
+
+  test('a Queue gives every kind back exactly, in order, wrapping a small ring', () => {
+    const q = new Queue({ capacity: 1 << 15 });
+    for (let round = 0; round < 40; round++) {
+      for (const s of strings) q.put(s + round, 0);
+      for (const s of strings) assert.equal(q.get(0), s + round);
+    }
+    assert.equal(q.size, 0);
+    q.close();
+    assert.throws(() => q.put('after close'), ClosedError, 'a string put after close throws as any put does');
+  });
+
+  test('a Pipe gives every kind back exactly, with recvBytes seeing the same encoding as a non-string path would', () => {
+    const [a, b] = new Pipe({ capacity: 1 << 15 });
+    for (let round = 0; round < 40; round++) {
+      for (const s of strings) {
+        a.send(s + round);
+        assert.equal(b.recv(0), s + round);
+      }
+    }
+    a.send('bytes');
+    assert.deepEqual(b.recvBytes(), new Encoder().encode('bytes'));
+    a.close();
+    assert.throws(() => b.send('to a closed peer'), ClosedError);
   });
 });
 
