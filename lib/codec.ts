@@ -397,11 +397,7 @@ export class Encoder {
   }
 
   #u32At(at: number, n: number): void {
-    const b = this.#buf;
-    b[at] = n;
-    b[at + 1] = n >>> 8;
-    b[at + 2] = n >>> 16;
-    b[at + 3] = n >>> 24;
+    putU32(this.#buf, at, n);
   }
 
   #f64(tag: number, n: number): void {
